@@ -1,0 +1,501 @@
+//! The Verilog emitter: reads a scheduled, registered, named dataflow graph and builds the top module
+//! (as an [`ast::Module`]); it never changes the IR. Every value is a plain bit vector of its exact
+//! minimal width; signedness is the compiler's knowledge (from the interval), not Verilog's, so no
+//! `$signed` subtleties arise: operands are explicitly sign- or zero-extended, aligned and cut to the
+//! result width, and the arithmetic is exact modulo 2^W, which is exact because the interval fits W.
+//!
+//! Rounding and overflow are printed from `crate::fixed`'s [`RoundPlan`] and the quantiser's constants,
+//! the same objects the golden model executes. Port conventions are in `docs/ARCHITECTURE.md`.
+
+pub mod ast;
+
+use crate::fixed::{FixedType, Interval, Overflow, RoundBit};
+use crate::ir::dfg::{Dfg, Op, Term, ValueId};
+use ast::{Expr, Item, Module, Port};
+use std::collections::HashMap;
+
+/// The hand-written valid pipeline (from `rtl-lib/`), written beside the top module.
+pub const VALID_PIPE_NAME: &str = "fastml_valid_pipe";
+pub const VALID_PIPE_SOURCE: &str = include_str!("../../../rtl-lib/fastml_valid_pipe.v");
+
+/// One emitted file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerilogFile {
+    pub file_name: String,
+    pub text: String,
+}
+
+/// Widths of the packed ports and where each element sits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PortLayout {
+    pub in_width: u32,
+    pub out_width: u32,
+    /// (offset, type) of each input element.
+    pub inputs: Vec<(u32, FixedType)>,
+    /// (offset, type) of each output element.
+    pub outputs: Vec<(u32, FixedType)>,
+}
+
+/// The packed layout of `in_data` and `out_data`: element 0 in the low bits, each element at its own
+/// type's width (inputs: the declared type; outputs: the exact type of the value).
+pub fn port_layout(g: &Dfg) -> PortLayout {
+    let mut off = 0;
+    let inputs = g
+        .inputs
+        .iter()
+        .map(|t| {
+            let o = off;
+            off += t.width;
+            (o, *t)
+        })
+        .collect();
+    let in_width = off;
+    off = 0;
+    let outputs = g
+        .outputs()
+        .into_iter()
+        .map(|v| {
+            let t = g.node(v).iv.fixed_type();
+            let o = off;
+            off += t.width;
+            (o, t)
+        })
+        .collect();
+    PortLayout {
+        in_width: in_width.max(1),
+        out_width: off.max(1),
+        inputs,
+        outputs,
+    }
+}
+
+/// A view of a signal's bits: value = `signal[width-1:offset]` read as signed or unsigned; a negative
+/// offset means the value is shifted left by `-offset` (zeros below).
+#[derive(Clone, Debug)]
+struct View {
+    name: String,
+    width: u32,
+    signed: bool,
+    offset: i32,
+}
+
+struct Emitter<'a> {
+    g: &'a Dfg,
+    items: Vec<Item>,
+    decls: Vec<(bool, String, u32)>,
+    /// Bits read of each declared signal (to place lint waivers exactly where bits are dropped).
+    used: HashMap<String, Vec<bool>>,
+    regs: Vec<(String, Expr)>,
+}
+
+fn width_of(iv: &Interval) -> u32 {
+    iv.fixed_type().width
+}
+
+impl<'a> Emitter<'a> {
+    fn name(&self, v: ValueId) -> String {
+        self.g.node(v).name.clone().expect("legalize-names ran before emission")
+    }
+
+    fn mark(&mut self, name: &str, lo: u32, hi: u32) {
+        if let Some(bits) = self.used.get_mut(name) {
+            for b in lo..=hi.min(bits.len() as u32 - 1) {
+                bits[b as usize] = true;
+            }
+        }
+    }
+
+    fn view(&self, v: ValueId) -> View {
+        let n = self.g.node(v);
+        View {
+            name: self.name(v),
+            width: width_of(&n.iv),
+            signed: n.iv.lo < 0,
+            offset: 0,
+        }
+    }
+
+    /// `(value(view) << lshift) mod 2^w` as an exactly `w`-bit expression.
+    fn fit(&mut self, src: &View, w: u32, lshift: i32) -> Expr {
+        // Effective offset into the signal after the extra shift.
+        let off = src.offset - lshift;
+        let mut parts: Vec<Expr> = Vec::new();
+        let zeros_below = if off < 0 { (-off) as u32 } else { 0 };
+        if zeros_below >= w {
+            return Expr::Const { width: w, bits: 0 };
+        }
+        let need = w - zeros_below; // bits taken from the signal, starting at bit max(off, 0)
+        let start = off.max(0) as u32;
+        let avail = src.width.saturating_sub(start); // real bits from `start` up
+        let take = need.min(avail);
+        let ext = need - take;
+        if ext > 0 {
+            let fill = if src.signed {
+                self.mark(&src.name, src.width - 1, src.width - 1);
+                Expr::Bit(src.name.clone(), src.width - 1)
+            } else {
+                Expr::Const { width: 1, bits: 0 }
+            };
+            parts.push(if ext == 1 { fill } else { Expr::Repeat(ext, fill.boxed()) });
+        }
+        if take > 0 {
+            self.mark(&src.name, start, start + take - 1);
+            parts.push(if start == 0 && take == src.width {
+                Expr::Ref(src.name.clone())
+            } else if take == 1 {
+                Expr::Bit(src.name.clone(), start)
+            } else {
+                Expr::Slice(src.name.clone(), start + take - 1, start)
+            });
+        }
+        if zeros_below > 0 {
+            parts.push(Expr::Const {
+                width: zeros_below,
+                bits: 0,
+            });
+        }
+        if parts.len() == 1 {
+            parts.pop().expect("one part")
+        } else {
+            Expr::Concat(parts)
+        }
+    }
+
+    fn konst(w: u32, value: i128) -> Expr {
+        Expr::Const {
+            width: w,
+            bits: value as u128,
+        }
+    }
+
+    /// A term `±src·2^shift` aligned to binary point `frac`, as a `w`-bit expression (positive part
+    /// only; the caller applies the sign).
+    fn term(&mut self, t: &Term, w: u32, frac: i32) -> Expr {
+        let src = self.view(t.src);
+        let src_frac = self.g.node(t.src).iv.frac - t.shift;
+        self.fit(&src, w, frac - src_frac)
+    }
+
+    fn declare(&mut self, name: &str, w: u32, reg: bool) {
+        self.decls.push((reg, name.to_string(), w));
+        self.used.insert(name.to_string(), vec![false; w as usize]);
+    }
+
+    fn assign(&mut self, lhs: &str, rhs: Expr) {
+        self.items.push(Item::Assign {
+            lhs: lhs.to_string(),
+            rhs,
+        });
+    }
+
+    fn node(&mut self, v: ValueId) {
+        let n = self.g.node(v).clone();
+        let name = self.name(v);
+        let w = width_of(&n.iv);
+        let frac = n.iv.frac;
+        match &n.op {
+            Op::Input { port } => {
+                let (off, t) = port_layout_input(self.g, *port);
+                self.declare(&name, w, false);
+                debug_assert_eq!(t.width, w);
+                // The element's bits are in_data[off + w - 1 : off]; nothing above them is read.
+                let total = self.used["in_data"].len() as u32;
+                let e = self.fit(
+                    &View {
+                        name: "in_data".into(),
+                        width: total,
+                        signed: false,
+                        offset: off as i32,
+                    },
+                    w,
+                    0,
+                );
+                self.assign(&name, e);
+            }
+            Op::Const { value, frac: f } => {
+                self.declare(&name, w, false);
+                let m = crate::fixed::align(*value, *f, frac);
+                self.assign(&name, Self::konst(w, m));
+            }
+            Op::Add { a, b } => {
+                self.declare(&name, w, false);
+                let ea = self.term(a, w, frac);
+                let eb = self.term(b, w, frac);
+                let e = match (a.neg, b.neg) {
+                    (false, false) => Expr::Add(ea.boxed(), eb.boxed()),
+                    (false, true) => Expr::Sub(ea.boxed(), eb.boxed()),
+                    (true, false) => Expr::Sub(eb.boxed(), ea.boxed()),
+                    (true, true) => Expr::Sub(Expr::Sub(Self::konst(w, 0).boxed(), ea.boxed()).boxed(), eb.boxed()),
+                };
+                self.assign(&name, e);
+            }
+            Op::Scale { a } => {
+                self.declare(&name, w, false);
+                let ea = self.term(a, w, frac);
+                let e = if a.neg {
+                    Expr::Sub(Self::konst(w, 0).boxed(), ea.boxed())
+                } else {
+                    ea
+                };
+                self.assign(&name, e);
+            }
+            Op::Relu { a } => {
+                self.declare(&name, w, false);
+                let src = self.view(*a);
+                let pos = self.fit(&src, w, 0);
+                let e = if src.signed {
+                    self.mark(&src.name, src.width - 1, src.width - 1);
+                    Expr::Mux(
+                        Expr::Bit(src.name.clone(), src.width - 1).boxed(),
+                        Self::konst(w, 0).boxed(),
+                        pos.boxed(),
+                    )
+                } else {
+                    pos
+                };
+                self.assign(&name, e);
+            }
+            Op::Quant { a, q } => self.quant(v, &name, w, *a, q),
+            Op::Reg { a } => {
+                self.declare(&name, w, true);
+                let src = self.view(*a);
+                let e = self.fit(&src, w, 0);
+                self.regs.push((name, e));
+            }
+            Op::Output { a, .. } => {
+                self.declare(&name, w, false);
+                let src = self.view(*a);
+                let e = self.fit(&src, w, 0);
+                self.assign(&name, e);
+            }
+        }
+    }
+
+    fn quant(&mut self, v: ValueId, name: &str, w: u32, a: ValueId, q: &crate::fixed::Quantizer) {
+        let src_iv = self.g.node(a).iv;
+        let src = self.view(a);
+        let plan = q.round_plan(src_iv.frac);
+        // Step 1: rounding, as a view of the rounded value.
+        let rounded: View = if src_iv.frac < q.ty.frac {
+            View {
+                offset: -(q.ty.frac - src_iv.frac),
+                ..src
+            }
+        } else if q.needs_round_adder(src_iv) {
+            let sum_iv = Interval {
+                lo: src_iv.lo + plan.constant,
+                hi: src_iv.hi + plan.constant + plan.addend,
+                frac: src_iv.frac,
+            };
+            let sw = width_of(&sum_iv);
+            let sum_name = format!("{name}_rnd");
+            self.declare(&sum_name, sw, false);
+            let k0 = Self::konst(sw, plan.constant);
+            let k1 = Self::konst(sw, plan.constant + plan.addend);
+            let cond = match plan.bit {
+                RoundBit::None => None,
+                RoundBit::KeptLsb => Some(self.fit(&View { offset: plan.drop as i32, ..src.clone() }, 1, 0)),
+                RoundBit::Negative => src.signed.then(|| {
+                    self.mark(&src.name, src.width - 1, src.width - 1);
+                    Expr::Bit(src.name.clone(), src.width - 1)
+                }),
+                RoundBit::NonNegative => Some(if src.signed {
+                    self.mark(&src.name, src.width - 1, src.width - 1);
+                    Expr::Not(Expr::Bit(src.name.clone(), src.width - 1).boxed())
+                } else {
+                    Expr::Const { width: 1, bits: 1 }
+                }),
+            };
+            let addend = match cond {
+                None => k0,
+                Some(c) => Expr::Mux(c.boxed(), k1.boxed(), k0.boxed()),
+            };
+            let x = self.fit(&src, sw, 0);
+            self.assign(&sum_name, Expr::Add(x.boxed(), addend.boxed()));
+            View {
+                name: sum_name,
+                width: sw,
+                signed: sum_iv.lo < 0,
+                offset: plan.drop as i32,
+            }
+        } else {
+            View {
+                offset: plan.drop as i32,
+                ..src
+            }
+        };
+        self.declare(name, w, false);
+        // Step 2: overflow.
+        if !q.can_overflow(src_iv) || q.overflow == Overflow::Wrap {
+            // In range (the low bits are the value) or wrap-around (the low W bits are the result).
+            let e = self.fit(&rounded, w, 0);
+            self.assign(name, e);
+            return;
+        }
+        // Materialise the rounded value, then compare its high bits with the target range.
+        let r_iv = q.rounded_range(src_iv);
+        let rw = width_of(&r_iv);
+        let r_name = format!("{name}_r");
+        self.declare(&r_name, rw, false);
+        let e = self.fit(&rounded, rw, 0);
+        self.assign(&r_name, e);
+        let r_signed = r_iv.lo < 0;
+        let t = q.ty;
+        let plan_o = q.overflow_plan();
+        // Bits above the target's magnitude: [top : base].
+        let top = if r_signed { rw - 2 } else { rw - 1 };
+        let base = if t.signed { t.width - 1 } else { t.width };
+        let neg = if r_signed {
+            self.mark(&r_name, rw - 1, rw - 1);
+            Some(Expr::Bit(r_name.clone(), rw - 1))
+        } else {
+            None
+        };
+        let high_bits = |me: &mut Self| -> Expr {
+            me.mark(&r_name, base, top);
+            if top == base {
+                Expr::Bit(r_name.clone(), base)
+            } else {
+                Expr::Slice(r_name.clone(), top, base)
+            }
+        };
+        let too_high = (r_iv.hi > t.max_mant()).then(|| {
+            let any = Expr::OrReduce(high_bits(self).boxed());
+            match &neg {
+                Some(s) => Expr::And(Expr::Not(s.clone().boxed()).boxed(), any.boxed()),
+                None => any,
+            }
+        });
+        let too_low = (r_iv.lo < t.min_mant()).then(|| {
+            let s = neg.clone().expect("below the minimum means negative");
+            if t.signed {
+                let all = Expr::AndReduce(high_bits(self).boxed());
+                Expr::And(s.boxed(), Expr::Not(all.boxed()).boxed())
+            } else {
+                s
+            }
+        });
+        let inside = self.fit(
+            &View {
+                name: r_name.clone(),
+                width: rw,
+                signed: r_signed,
+                offset: 0,
+            },
+            w,
+            0,
+        );
+        let mut e = inside;
+        if let Some(c) = too_low {
+            e = Expr::Mux(c.boxed(), Self::konst(w, plan_o.on_low).boxed(), e.boxed());
+        }
+        if let Some(c) = too_high {
+            e = Expr::Mux(c.boxed(), Self::konst(w, plan_o.on_high).boxed(), e.boxed());
+        }
+        let _ = v;
+        self.assign(name, e);
+    }
+}
+
+fn port_layout_input(g: &Dfg, port: u32) -> (u32, FixedType) {
+    let off: u32 = g.inputs[..port as usize].iter().map(|t| t.width).sum();
+    (off, g.inputs[port as usize])
+}
+
+/// Emit the design: the top module and the valid-pipeline primitive. Deterministic: the text depends
+/// only on the graph.
+pub fn emit(g: &Dfg, header: &[String]) -> Vec<VerilogFile> {
+    let top = g.top.clone().expect("legalize-names ran before emission");
+    let latency = g.latency.expect("schedule ran before emission");
+    let layout = port_layout(g);
+    let mut em = Emitter {
+        g,
+        items: Vec::new(),
+        decls: Vec::new(),
+        used: HashMap::new(),
+        regs: Vec::new(),
+    };
+    em.used.insert("in_data".into(), vec![false; layout.in_width as usize]);
+    for v in g.topo() {
+        em.node(v);
+    }
+    // Output packing: element 0 in the low bits.
+    let outs: Vec<Expr> = g.outputs().into_iter().rev().map(|v| Expr::Ref(em.name(v))).collect();
+    for v in g.outputs() {
+        let n = em.name(v);
+        let w = width_of(&g.node(v).iv);
+        em.mark(&n, 0, w - 1);
+    }
+    let out_expr = if outs.len() == 1 {
+        outs.into_iter().next().expect("one output")
+    } else {
+        Expr::Concat(outs)
+    };
+
+    let in_unused = em.used["in_data"].iter().any(|b| !b);
+    let mut items = vec![Item::Comment("Values: every wire holds one exact fixed-point value (see the report).".into())];
+    for (reg, name, width) in &em.decls {
+        let waive = em.used.get(name).is_some_and(|b| b.iter().any(|x| !x));
+        items.push(Item::Decl {
+            reg: *reg,
+            name: name.clone(),
+            width: *width,
+            waive_unused: waive,
+        });
+    }
+    items.push(Item::Blank);
+    items.append(&mut em.items);
+    if !em.regs.is_empty() {
+        items.push(Item::Blank);
+        items.push(Item::Comment("Pipeline registers (data: no reset; only the valid bit is reset).".into()));
+        items.push(Item::AlwaysFf {
+            clock: "clk".into(),
+            body: std::mem::take(&mut em.regs),
+        });
+    }
+    items.push(Item::Blank);
+    items.push(Item::Assign {
+        lhs: "out_data".into(),
+        rhs: out_expr,
+    });
+    items.push(Item::Instance {
+        module: VALID_PIPE_NAME.into(),
+        name: "valid_pipe".into(),
+        params: vec![("LATENCY".into(), latency.to_string())],
+        ports: vec![
+            ("clk".into(), "clk".into()),
+            ("rst".into(), "rst".into()),
+            ("in_valid".into(), "in_valid".into()),
+            ("out_valid".into(), "out_valid".into()),
+        ],
+    });
+    let port = |output: bool, name: &str, width: u32, waive: bool| Port {
+        output,
+        name: name.into(),
+        width,
+        waive_unused: waive,
+    };
+    let module = Module {
+        name: top.clone(),
+        header: header.to_vec(),
+        ports: vec![
+            port(false, "clk", 1, false),
+            port(false, "rst", 1, false),
+            port(false, "in_valid", 1, false),
+            port(false, "in_data", layout.in_width, in_unused),
+            port(true, "out_valid", 1, false),
+            port(true, "out_data", layout.out_width, false),
+        ],
+        items,
+    };
+    vec![
+        VerilogFile {
+            file_name: format!("{top}.v"),
+            text: module.print(),
+        },
+        VerilogFile {
+            file_name: format!("{VALID_PIPE_NAME}.v"),
+            text: VALID_PIPE_SOURCE.to_string(),
+        },
+    ]
+}

@@ -1,0 +1,238 @@
+//! The golden model: bit-accurate evaluation of both IRs, plus a float evaluation for comparison.
+//!
+//! * [`eval_layers`] evaluates the layer IR straight from model.json's definitions (the specification);
+//! * [`Program`] evaluates the dataflow IR (what the hardware computes), compiled once into a flat
+//!   instruction list so a million vectors take seconds; batches run in parallel with rayon;
+//! * [`eval_float`] evaluates the layer IR in `f64` with every quantiser skipped (what the network would
+//!   compute without quantisation), for comparison only.
+//!
+//! All rounding and overflow goes through `crate::fixed`. The two exact evaluators share no code beyond
+//! it, so each checks the other (the lowering tests compare them). Nothing here changes an IR.
+
+use crate::fixed::{align, Quantizer};
+use crate::ir::dfg::{Dfg, Op};
+use crate::ir::layer::{Const, LayerGraph, LayerOp};
+use rayon::prelude::*;
+
+/// Evaluate the layer IR on one input vector of mantissas (each at its input type's binary point).
+/// Returns the outputs, in `out_data` order, as exact constants.
+pub fn eval_layers(g: &LayerGraph, input: &[i128]) -> Vec<Const> {
+    let mut vals: Vec<Option<Vec<Const>>> = vec![None; g.graph.capacity().0.max(g.graph.node_count())];
+    let mut outs = Vec::new();
+    for &id in &g.order {
+        let layer = g.layer(id);
+        let x = layer.inputs.first().map(|i| vals[i.0.index()].as_ref().expect("topological order"));
+        let y: Vec<Const> = match &layer.op {
+            LayerOp::Input { q } => input
+                .iter()
+                .zip(q)
+                .map(|(&m, q)| Const { m, frac: q.ty.frac })
+                .collect(),
+            LayerOp::Dense { weights, bias, .. } => {
+                let x = x.expect("Dense has an input");
+                let mut acc = bias.clone();
+                for w in weights {
+                    let p = x[w.i as usize].mul(&w.w);
+                    acc[w.j as usize] = acc[w.j as usize].add(&p);
+                }
+                acc
+            }
+            LayerOp::BatchNorm { scale, shift } => x
+                .expect("BatchNorm has an input")
+                .iter()
+                .zip(scale.iter().zip(shift))
+                .map(|(v, (s, t))| v.mul(s).add(t))
+                .collect(),
+            LayerOp::Relu => x
+                .expect("ReLU has an input")
+                .iter()
+                .map(|v| if v.m < 0 { Const { m: 0, frac: v.frac } } else { *v })
+                .collect(),
+            LayerOp::Quantize { q } => x
+                .expect("Quantize has an input")
+                .iter()
+                .zip(q)
+                .map(|(v, q)| Const {
+                    m: q.apply(v.m, v.frac),
+                    frac: q.ty.frac,
+                })
+                .collect(),
+            LayerOp::Output => {
+                let v = x.expect("Output has an input").clone();
+                outs.extend(v.iter().copied());
+                v
+            }
+        };
+        vals[id.0.index()] = Some(y);
+    }
+    outs
+}
+
+/// Evaluate the layer IR in `f64` with all quantisers skipped (inputs are taken as given).
+pub fn eval_float(g: &LayerGraph, input: &[f64]) -> Vec<f64> {
+    let mut vals: Vec<Option<Vec<f64>>> = vec![None; g.graph.capacity().0.max(g.graph.node_count())];
+    let mut outs = Vec::new();
+    for &id in &g.order {
+        let layer = g.layer(id);
+        let x = layer.inputs.first().map(|i| vals[i.0.index()].as_ref().expect("topological order"));
+        let y: Vec<f64> = match &layer.op {
+            LayerOp::Input { .. } => input.to_vec(),
+            LayerOp::Dense { weights, bias, .. } => {
+                let x = x.expect("Dense has an input");
+                let mut acc: Vec<f64> = bias.iter().map(Const::to_f64).collect();
+                for w in weights {
+                    acc[w.j as usize] += x[w.i as usize] * w.w.to_f64();
+                }
+                acc
+            }
+            LayerOp::BatchNorm { scale, shift } => x
+                .expect("BatchNorm has an input")
+                .iter()
+                .zip(scale.iter().zip(shift))
+                .map(|(v, (s, t))| v * s.to_f64() + t.to_f64())
+                .collect(),
+            LayerOp::Relu => x.expect("ReLU has an input").iter().map(|v| v.max(0.0)).collect(),
+            LayerOp::Quantize { .. } => x.expect("Quantize has an input").clone(),
+            LayerOp::Output => {
+                let v = x.expect("Output has an input").clone();
+                outs.extend(v.iter().copied());
+                v
+            }
+        };
+        vals[id.0.index()] = Some(y);
+    }
+    outs
+}
+
+/// One instruction of a compiled dataflow program; operands are slots (= node indices).
+#[derive(Clone, Debug)]
+enum Instr {
+    Input { port: u32 },
+    Const { value: i128 },
+    /// `±a << ka ± b << kb` with both shifts non-negative (alignment to the result's binary point).
+    Add { a: u32, ka: u32, na: bool, b: u32, kb: u32, nb: bool },
+    Scale { a: u32, k: u32, neg: bool },
+    Relu { a: u32 },
+    Quant { a: u32, src_frac: i32, q: Quantizer },
+    Copy { a: u32 },
+}
+
+/// A dataflow graph compiled for fast exact evaluation.
+#[derive(Clone, Debug)]
+pub struct Program {
+    code: Vec<Instr>,
+    outputs: Vec<u32>,
+    /// Binary point of every output, in port order.
+    pub output_fracs: Vec<i32>,
+    pub n_inputs: usize,
+}
+
+impl Program {
+    /// Compile a dataflow graph (any stage of the pipeline: registers evaluate as copies).
+    pub fn new(dfg: &Dfg) -> Program {
+        let frac = |v: crate::ir::dfg::ValueId| dfg.node(v).iv.frac;
+        let code = dfg
+            .ids()
+            .map(|v| {
+                let n = dfg.node(v);
+                let rf = n.iv.frac;
+                match &n.op {
+                    Op::Input { port } => Instr::Input { port: *port },
+                    Op::Const { value, frac: f } => Instr::Const {
+                        value: align(*value, *f, rf),
+                    },
+                    Op::Add { a, b } => Instr::Add {
+                        a: a.src.index() as u32,
+                        ka: (rf - (frac(a.src) - a.shift)) as u32,
+                        na: a.neg,
+                        b: b.src.index() as u32,
+                        kb: (rf - (frac(b.src) - b.shift)) as u32,
+                        nb: b.neg,
+                    },
+                    Op::Scale { a } => Instr::Scale {
+                        a: a.src.index() as u32,
+                        k: (rf - (frac(a.src) - a.shift)) as u32,
+                        neg: a.neg,
+                    },
+                    Op::Relu { a } => Instr::Relu { a: a.index() as u32 },
+                    Op::Quant { a, q } => Instr::Quant {
+                        a: a.index() as u32,
+                        src_frac: frac(*a),
+                        q: *q,
+                    },
+                    Op::Reg { a } | Op::Output { a, .. } => Instr::Copy { a: a.index() as u32 },
+                }
+            })
+            .collect();
+        let outs = dfg.outputs();
+        Program {
+            code,
+            output_fracs: outs.iter().map(|o| dfg.node(*o).iv.frac).collect(),
+            outputs: outs.iter().map(|o| o.index() as u32).collect(),
+            n_inputs: dfg.inputs.len(),
+        }
+    }
+
+    /// Evaluate one input vector (mantissas at the input types' binary points); returns the output
+    /// mantissas (at `output_fracs`).
+    pub fn eval(&self, input: &[i128]) -> Vec<i128> {
+        let mut slots = vec![0i128; self.code.len()];
+        self.eval_into(input, &mut slots)
+    }
+
+    fn eval_into(&self, input: &[i128], s: &mut [i128]) -> Vec<i128> {
+        for (k, ins) in self.code.iter().enumerate() {
+            let sgn = |neg: bool, v: i128| if neg { -v } else { v };
+            s[k] = match *ins {
+                Instr::Input { port } => input[port as usize],
+                Instr::Const { value } => value,
+                Instr::Add { a, ka, na, b, kb, nb } => {
+                    sgn(na, s[a as usize] << ka) + sgn(nb, s[b as usize] << kb)
+                }
+                Instr::Scale { a, k, neg } => sgn(neg, s[a as usize] << k),
+                Instr::Relu { a } => s[a as usize].max(0),
+                Instr::Quant { a, src_frac, q } => q.apply(s[a as usize], src_frac),
+                Instr::Copy { a } => s[a as usize],
+            };
+        }
+        self.outputs.iter().map(|&o| s[o as usize]).collect()
+    }
+
+    /// Evaluate many vectors in parallel (rayon), keeping their order.
+    pub fn eval_batch(&self, inputs: &[Vec<i128>]) -> Vec<Vec<i128>> {
+        inputs
+            .par_chunks(256)
+            .flat_map_iter(|chunk| {
+                let mut slots = vec![0i128; self.code.len()];
+                chunk
+                    .iter()
+                    .map(|x| self.eval_into(x, &mut slots))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
+
+/// The value of one op given its operands' values (mantissas at their nodes' binary points); the
+/// result is at the op's own binary point `frac`. This is the reference rule for a single node; constant
+/// folding uses it, and [`Program`] (precompiled shifts) must agree with it.
+pub fn eval_op(dfg: &Dfg, op: &Op, frac: i32, value: impl Fn(crate::ir::dfg::ValueId) -> i128) -> i128 {
+    let term = |t: &crate::ir::dfg::Term| {
+        let f = dfg.node(t.src).iv.frac - t.shift;
+        let v = align(value(t.src), f, frac);
+        if t.neg {
+            -v
+        } else {
+            v
+        }
+    };
+    match op {
+        Op::Input { .. } => unreachable!("inputs have no constant value"),
+        Op::Const { value, frac: f } => align(*value, *f, frac),
+        Op::Add { a, b } => term(a) + term(b),
+        Op::Scale { a } => term(a),
+        Op::Relu { a } => value(*a).max(0),
+        Op::Quant { a, q } => q.apply(value(*a), dfg.node(*a).iv.frac),
+        Op::Reg { a } | Op::Output { a, .. } => value(*a),
+    }
+}

@@ -1,0 +1,378 @@
+//! The dataflow IR: a petgraph graph of scalar fixed-point operations, the level at which the compiler
+//! decides bits, adders, pipeline stages and names.
+//!
+//! Every node carries the exact [`Interval`] of the mantissas it can produce (and so its binary point
+//! and its minimal width). Operands live inside the [`Op`] (so they are ordered and typed), and every
+//! operand is mirrored by a graph edge `operand -> user`; [`Dfg::add`] is the only way to create a node,
+//! so the two can never disagree (the verifier checks it anyway).
+//!
+//! This file defines the data and the interval rules; it must not know about Verilog, schedules' delay
+//! numbers or model.json.
+
+use crate::fixed::{Interval, Quantizer};
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+use petgraph::Direction;
+use std::fmt;
+
+/// A typed id for a value (= the node that produces it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValueId(pub NodeIndex<u32>);
+
+impl ValueId {
+    pub fn index(self) -> usize {
+        self.0.index()
+    }
+}
+
+impl fmt::Display for ValueId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "%{}", self.0.index())
+    }
+}
+
+/// Which layer of the model a node implements (index into [`Dfg::layers`]); for reports and names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LayerTag(pub u32);
+
+/// One operand of an addition: `±(src · 2^shift)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Term {
+    pub src: ValueId,
+    pub shift: i32,
+    pub neg: bool,
+}
+
+/// The scalar operations. Adding a kind means adding its interval rule here, its golden rule in
+/// `golden::dfg`, its emitter rule in `emit::lower` and a co-simulation test, together.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Element `port` of the design input (`in_data`), of the input's declared type.
+    Input { port: u32 },
+    /// The constant `value · 2^-frac`.
+    Const { value: i128, frac: i32 },
+    /// `a + b` where each side is a shifted, possibly negated operand (one adder or subtractor).
+    Add { a: Term, b: Term },
+    /// `±(a · 2^shift)`: free rewiring when positive, a negation otherwise.
+    Scale { a: Term },
+    /// `max(a, 0)`.
+    Relu { a: ValueId },
+    /// Round and overflow `a` to a quantiser's type.
+    Quant { a: ValueId, q: Quantizer },
+    /// A pipeline register (only after `insert-registers`): the value of `a` one clock earlier.
+    Reg { a: ValueId },
+    /// Element `port` of the design output (`out_data`).
+    Output { a: ValueId, port: u32 },
+}
+
+impl Op {
+    /// Operands in order.
+    pub fn operands(&self) -> Vec<ValueId> {
+        match self {
+            Op::Input { .. } | Op::Const { .. } => vec![],
+            Op::Add { a, b } => vec![a.src, b.src],
+            Op::Scale { a } => vec![a.src],
+            Op::Relu { a } | Op::Quant { a, .. } | Op::Reg { a } | Op::Output { a, .. } => vec![*a],
+        }
+    }
+
+    /// A short kind name for printing and reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Input { .. } => "input",
+            Op::Const { .. } => "const",
+            Op::Add { .. } => "add",
+            Op::Scale { .. } => "scale",
+            Op::Relu { .. } => "relu",
+            Op::Quant { .. } => "quant",
+            Op::Reg { .. } => "reg",
+            Op::Output { .. } => "output",
+        }
+    }
+
+    /// Rewrite operands through `f` (used by passes that rebuild graphs).
+    pub fn map_operands(&self, mut f: impl FnMut(ValueId) -> ValueId) -> Op {
+        let mut t = |t: &Term| Term {
+            src: f(t.src),
+            ..*t
+        };
+        match self {
+            Op::Input { port } => Op::Input { port: *port },
+            Op::Const { value, frac } => Op::Const {
+                value: *value,
+                frac: *frac,
+            },
+            Op::Add { a, b } => {
+                let a = t(a);
+                let b = t(b);
+                Op::Add { a, b }
+            }
+            Op::Scale { a } => Op::Scale { a: t(a) },
+            Op::Relu { a } => Op::Relu { a: f(*a) },
+            Op::Quant { a, q } => Op::Quant { a: f(*a), q: *q },
+            Op::Reg { a } => Op::Reg { a: f(*a) },
+            Op::Output { a, port } => Op::Output { a: f(*a), port: *port },
+        }
+    }
+}
+
+/// The interval of a term: `±src · 2^shift` at binary point `src.frac - shift`.
+pub fn term_interval(t: &Term, src: Interval) -> Interval {
+    let frac = src.frac - t.shift;
+    if t.neg {
+        Interval {
+            lo: -src.hi,
+            hi: -src.lo,
+            frac,
+        }
+    } else {
+        Interval {
+            lo: src.lo,
+            hi: src.hi,
+            frac,
+        }
+    }
+}
+
+/// Why an interval could not be computed: the value would not fit the exact arithmetic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TooWide {
+    pub bits: u32,
+}
+
+fn check(iv: Interval) -> Result<Interval, TooWide> {
+    let w = iv.fixed_type().width;
+    if w > crate::fixed::MAX_WIDTH || iv.frac.abs() > 1000 {
+        Err(TooWide { bits: w })
+    } else {
+        Ok(iv)
+    }
+}
+
+/// The interval rule of every op: the exact set of mantissas it can produce given its operands'
+/// intervals and the declared input types.
+pub fn op_interval(
+    op: &Op,
+    operand: impl Fn(ValueId) -> Interval,
+    inputs: &[crate::fixed::FixedType],
+) -> Result<Interval, TooWide> {
+    match op {
+        Op::Input { port } => Ok(inputs[*port as usize].interval()),
+        Op::Const { value, frac } => Ok(Interval::point(*value, *frac)),
+        Op::Add { a, b } => {
+            let ia = term_interval(a, operand(a.src));
+            let ib = term_interval(b, operand(b.src));
+            let frac = ia.frac.max(ib.frac);
+            if (frac - ia.frac.min(ib.frac)) as i64 + 2 > crate::fixed::MAX_WIDTH as i64 {
+                return Err(TooWide { bits: 128 });
+            }
+            let (ia, ib) = (ia.at_frac(frac), ib.at_frac(frac));
+            let lo = ia.lo.checked_add(ib.lo).ok_or(TooWide { bits: 128 })?;
+            let hi = ia.hi.checked_add(ib.hi).ok_or(TooWide { bits: 128 })?;
+            check(Interval { lo, hi, frac })
+        }
+        Op::Scale { a } => check(term_interval(a, operand(a.src))),
+        Op::Relu { a } => {
+            let i = operand(*a);
+            Ok(Interval {
+                lo: i.lo.max(0),
+                hi: i.hi.max(0),
+                frac: i.frac,
+            })
+        }
+        Op::Quant { a, q } => check(q.range(operand(*a))),
+        Op::Reg { a } | Op::Output { a, .. } => Ok(operand(*a)),
+    }
+}
+
+/// A node: an op, its exact value interval, the layer it implements and, once scheduled, its stage.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub op: Op,
+    pub iv: Interval,
+    pub layer: LayerTag,
+    /// Pipeline stage (clock cycles after the input); `None` before scheduling.
+    pub stage: Option<u32>,
+    /// Legal, unique Verilog name; `None` before `legalize-names`.
+    pub name: Option<String>,
+}
+
+/// Per-layer information kept beside the graph for reports and names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerInfo {
+    /// The model's own name for the layer (any string; never printed into Verilog unlegalised).
+    pub name: String,
+    /// The model.json op it came from ("Dense", "ReLU", ...).
+    pub kind: String,
+}
+
+/// The dataflow graph of a whole design.
+#[derive(Clone, Debug, Default)]
+pub struct Dfg {
+    pub graph: DiGraph<Node, u8, u32>,
+    pub layers: Vec<LayerInfo>,
+    /// Widths of the `in_data` elements, in port order (the declared input types).
+    pub inputs: Vec<crate::fixed::FixedType>,
+    /// Set by `schedule`: the number of register stages from `in_data` to `out_data` (the latency).
+    pub latency: Option<u32>,
+    /// Set by `legalize-names`: the Verilog module name.
+    pub top: Option<String>,
+    /// The model's own name (any string; legalised into `top`).
+    pub model_name: String,
+}
+
+impl Dfg {
+    /// Add a node; its interval is computed from its operands by [`op_interval`], the only interval
+    /// rule. Operands must already exist, so id order is a topological order.
+    pub fn add(&mut self, op: Op, layer: LayerTag) -> Result<ValueId, TooWide> {
+        let iv = op_interval(&op, |v| self.graph[v.0].iv, &self.inputs)?;
+        let operands = op.operands();
+        let id = ValueId(self.graph.add_node(Node {
+            op,
+            iv,
+            layer,
+            stage: None,
+            name: None,
+        }));
+        for (port, src) in operands.into_iter().enumerate() {
+            self.graph.add_edge(src.0, id.0, port as u8);
+        }
+        Ok(id)
+    }
+
+    pub fn node(&self, v: ValueId) -> &Node {
+        &self.graph[v.0]
+    }
+
+    pub fn node_mut(&mut self, v: ValueId) -> &mut Node {
+        &mut self.graph[v.0]
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = ValueId> + '_ {
+        self.graph.node_indices().map(ValueId)
+    }
+
+    /// Users of a value, in a deterministic order (by id).
+    pub fn users(&self, v: ValueId) -> Vec<ValueId> {
+        let mut u: Vec<ValueId> = self
+            .graph
+            .edges_directed(v.0, Direction::Outgoing)
+            .map(|e| ValueId(e.target()))
+            .collect();
+        u.sort();
+        u.dedup();
+        u
+    }
+
+    /// Nodes in a topological order. Nodes are created after their operands, so id order is one; the
+    /// verifier checks that this stays true.
+    pub fn topo(&self) -> Vec<ValueId> {
+        self.ids().collect()
+    }
+
+    /// Output nodes in port order.
+    pub fn outputs(&self) -> Vec<ValueId> {
+        let mut outs: Vec<(u32, ValueId)> = self
+            .ids()
+            .filter_map(|v| match self.node(v).op {
+                Op::Output { port, .. } => Some((port, v)),
+                _ => None,
+            })
+            .collect();
+        outs.sort();
+        outs.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// Input nodes in port order.
+    pub fn input_nodes(&self) -> Vec<ValueId> {
+        let mut ins: Vec<(u32, ValueId)> = self
+            .ids()
+            .filter_map(|v| match self.node(v).op {
+                Op::Input { port } => Some((port, v)),
+                _ => None,
+            })
+            .collect();
+        ins.sort();
+        ins.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// A graph with this one's metadata (layers, input types, latency, names) and no nodes, for passes
+    /// that rebuild.
+    pub fn empty_like(&self) -> Dfg {
+        Dfg {
+            graph: DiGraph::default(),
+            layers: self.layers.clone(),
+            inputs: self.inputs.clone(),
+            latency: self.latency,
+            top: self.top.clone(),
+            model_name: self.model_name.clone(),
+        }
+    }
+
+    /// Rebuild the graph keeping only `keep` nodes (in id order), remapping operands. Used by passes
+    /// that delete nodes; ids of the result are dense again.
+    pub fn retain(&self, keep: &[bool]) -> Dfg {
+        let mut out = self.empty_like();
+        let mut map: Vec<Option<ValueId>> = vec![None; self.graph.node_count()];
+        for v in self.ids() {
+            if !keep[v.index()] {
+                continue;
+            }
+            let n = self.node(v);
+            let op = n.op.map_operands(|s| map[s.index()].expect("kept node uses a deleted node"));
+            let operands = op.operands();
+            let id = ValueId(out.graph.add_node(Node { op, ..n.clone() }));
+            for (port, src) in operands.into_iter().enumerate() {
+                out.graph.add_edge(src.0, id.0, port as u8);
+            }
+            map[v.index()] = Some(id);
+        }
+        out
+    }
+
+    /// Count of nodes per kind (for tests and reports).
+    pub fn count(&self, kind: &str) -> usize {
+        self.ids().filter(|v| self.node(*v).op.kind() == kind).count()
+    }
+}
+
+/// A readable dump of the graph (one node per line), for debugging and snapshot tests.
+impl fmt::Display for Dfg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for v in self.ids() {
+            let n = self.node(v);
+            let t = n.iv.fixed_type();
+            let term = |t: &Term| {
+                format!(
+                    "{}{}{}",
+                    if t.neg { "-" } else { "" },
+                    t.src,
+                    if t.shift != 0 {
+                        format!("<<{}", t.shift)
+                    } else {
+                        String::new()
+                    }
+                )
+            };
+            let body = match &n.op {
+                Op::Input { port } => format!("input {port}"),
+                Op::Const { value, .. } => format!("const {value}"),
+                Op::Add { a, b } => format!("add {} {}", term(a), term(b)),
+                Op::Scale { a } => format!("scale {}", term(a)),
+                Op::Relu { a } => format!("relu {a}"),
+                Op::Quant { a, q } => format!("quant {a} {q}"),
+                Op::Reg { a } => format!("reg {a}"),
+                Op::Output { a, port } => format!("output {port} {a}"),
+            };
+            write!(f, "{v} = {body} : {t} [{}, {}]", n.iv.lo, n.iv.hi)?;
+            if let Some(s) = n.stage {
+                write!(f, " @{s}")?;
+            }
+            if let Some(name) = &n.name {
+                write!(f, " \"{name}\"")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,151 @@
+//! The IR verifier. It runs after every pass in debug builds and tests (see `passes::run_*`), and its
+//! message is wrapped in a "bug" diagnostic naming the pass that ran last. It checks the invariants
+//! `docs/ARCHITECTURE.md` promises; it never repairs anything.
+
+use crate::fixed::MAX_WIDTH;
+use crate::ir::dfg::{op_interval, Dfg, Op};
+use crate::ir::layer::{LayerGraph, LayerOp};
+use crate::passes::PassContext;
+use petgraph::visit::EdgeRef;
+use petgraph::Direction;
+use std::collections::HashSet;
+
+/// Layer IR invariants: edges mirror inputs, `order` is a topological order of all layers, lengths agree
+/// with ops, exactly one Input, at least one Output, no Output feeds anything.
+pub fn verify_layers(g: &LayerGraph) -> Result<(), String> {
+    if g.order.len() != g.graph.node_count() {
+        return Err(format!("order lists {} layers, the graph has {}", g.order.len(), g.graph.node_count()));
+    }
+    let mut seen = HashSet::new();
+    let mut inputs = 0;
+    let mut outputs = 0;
+    for &id in &g.order {
+        let l = g.layer(id);
+        for (port, inp) in l.inputs.iter().enumerate() {
+            if !seen.contains(inp) {
+                return Err(format!("layer {:?} uses a layer that is not before it", l.name));
+            }
+            let ok = g
+                .graph
+                .edges_directed(id.0, Direction::Incoming)
+                .any(|e| e.source() == inp.0 && *e.weight() as usize == port);
+            if !ok {
+                return Err(format!("layer {:?}: input {port} has no graph edge", l.name));
+            }
+            if matches!(g.layer(*inp).op, LayerOp::Output) {
+                return Err(format!("layer {:?} reads an Output", l.name));
+            }
+        }
+        if g.graph.edges_directed(id.0, Direction::Incoming).count() != l.inputs.len() {
+            return Err(format!("layer {:?} has stray input edges", l.name));
+        }
+        let in_len = l.inputs.first().map(|i| g.layer(*i).len);
+        let ok = match &l.op {
+            LayerOp::Input { q } => {
+                inputs += 1;
+                l.inputs.is_empty() && q.len() == l.len as usize
+            }
+            LayerOp::Dense { n_in, n_out, weights, bias } => {
+                in_len == Some(*n_in)
+                    && *n_out == l.len
+                    && bias.len() == *n_out as usize
+                    && weights.iter().all(|w| w.i < *n_in && w.j < *n_out)
+            }
+            LayerOp::BatchNorm { scale, shift } => {
+                in_len == Some(l.len) && scale.len() == l.len as usize && shift.len() == l.len as usize
+            }
+            LayerOp::Relu => in_len == Some(l.len),
+            LayerOp::Quantize { q } => in_len == Some(l.len) && q.len() == l.len as usize,
+            LayerOp::Output => {
+                outputs += 1;
+                in_len == Some(l.len)
+            }
+        };
+        if !ok {
+            return Err(format!("layer {:?} ({}) has inconsistent lengths", l.name, l.op.kind()));
+        }
+        seen.insert(id);
+    }
+    if inputs != 1 || outputs == 0 {
+        return Err(format!("{inputs} Input and {outputs} Output layers"));
+    }
+    Ok(())
+}
+
+/// Dataflow IR invariants: operands precede users (id order is topological), edges mirror operands,
+/// every interval is the exact one its rule gives and fits the exact arithmetic, input and output ports
+/// are dense; once scheduled, the schedule is valid; once named, names are unique identifiers.
+pub fn verify_dfg(g: &Dfg, cx: &PassContext) -> Result<(), String> {
+    let mut in_ports = vec![];
+    let mut out_ports = vec![];
+    let mut scheduled = 0;
+    let mut named = HashSet::new();
+    let mut regs = 0;
+    for v in g.ids() {
+        let n = g.node(v);
+        let ops = n.op.operands();
+        for (port, o) in ops.iter().enumerate() {
+            if o.index() >= v.index() {
+                return Err(format!("{v} uses {o}, which does not come before it"));
+            }
+            let ok = g
+                .graph
+                .edges_directed(v.0, Direction::Incoming)
+                .any(|e| e.source() == o.0 && *e.weight() as usize == port);
+            if !ok {
+                return Err(format!("{v}: operand {port} ({o}) has no graph edge"));
+            }
+        }
+        if g.graph.edges_directed(v.0, Direction::Incoming).count() != ops.len() {
+            return Err(format!("{v} has stray input edges"));
+        }
+        let want = op_interval(&n.op, |o| g.node(o).iv, &g.inputs).map_err(|e| format!("{v}: {e:?}"))?;
+        if want != n.iv {
+            return Err(format!("{v} ({}) carries interval {:?}, its rule gives {:?}", n.op.kind(), n.iv, want));
+        }
+        if n.iv.fixed_type().width > MAX_WIDTH {
+            return Err(format!("{v} is {} bits wide", n.iv.fixed_type().width));
+        }
+        match n.op {
+            Op::Input { port } => in_ports.push(port),
+            Op::Output { port, .. } => out_ports.push(port),
+            Op::Reg { .. } => regs += 1,
+            Op::Const { .. } | Op::Add { .. } | Op::Scale { .. } | Op::Relu { .. } | Op::Quant { .. } => {}
+        }
+        if n.stage.is_some() {
+            scheduled += 1;
+        }
+        if let Some(name) = &n.name {
+            if !named.insert(name.clone()) {
+                return Err(format!("{v}: name {name:?} is used twice"));
+            }
+            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                || !name.starts_with(|c: char| c.is_ascii_alphabetic())
+            {
+                return Err(format!("{v}: {name:?} is not a legal identifier"));
+            }
+        }
+    }
+    in_ports.sort();
+    out_ports.sort();
+    if in_ports != (0..g.inputs.len() as u32).collect::<Vec<_>>() {
+        return Err(format!("input ports {in_ports:?} do not match {} declared inputs", g.inputs.len()));
+    }
+    if out_ports.is_empty() || out_ports != (0..out_ports.len() as u32).collect::<Vec<_>>() {
+        return Err(format!("output ports {out_ports:?} are not 0..n"));
+    }
+    let count = g.graph.node_count();
+    if scheduled != 0 && scheduled != count {
+        return Err(format!("{scheduled} of {count} nodes are scheduled"));
+    }
+    if scheduled == count && g.latency.is_some() {
+        crate::schedule::verify(g, cx, regs > 0 || g.top.is_some())?;
+    }
+    if regs > 0 && g.latency.is_none() {
+        return Err("registers exist but the design has no latency".into());
+    }
+    if g.top.is_some() && named.len() != count {
+        return Err(format!("{} of {count} nodes are named", named.len()));
+    }
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! `const-fold`: evaluates operations on constants and removes operations that provably do nothing:
+//! a ReLU of a value that is never negative, a quantiser that neither rounds nor overflows on its input
+//! range, a zero term in an addition, a positive unshifted scale. Scales are absorbed into the terms that
+//! use them (a negation folded into a subtraction costs no adder).
+//!
+//! [`add_simplified`] is the one rewriting constructor; the lowering builds through it too, so a pruned
+//! neuron's constant flows through the next layer's bias without ever becoming hardware. Every rule keeps
+//! the exact value (the pass test compares golden models before and after).
+
+use super::{DfgPass, PassContext};
+use crate::diag::{Diagnostic, Result};
+use crate::fixed::MAX_WIDTH;
+use crate::golden::eval_op;
+use crate::ir::dfg::{op_interval, Dfg, LayerTag, Op, Term, TooWide, ValueId};
+
+pub struct ConstFold;
+
+impl DfgPass for ConstFold {
+    fn name(&self) -> &'static str {
+        "const-fold"
+    }
+    fn doc(&self) -> &'static str {
+        "fold constants and remove operations that cannot change their input"
+    }
+    fn run(&self, g: &mut Dfg, _cx: &PassContext) -> Result<()> {
+        let mut out = g.empty_like();
+        let mut map: Vec<ValueId> = Vec::with_capacity(g.graph.node_count());
+        for v in g.ids() {
+            let n = g.node(v);
+            let op = n.op.map_operands(|s| map[s.index()]);
+            let id = add_simplified(&mut out, op, n.layer)?;
+            map.push(id);
+        }
+        *g = out;
+        Ok(())
+    }
+}
+
+/// The user-facing error for a value wider than the exact arithmetic supports.
+pub fn too_wide(dfg: &Dfg, layer: LayerTag, e: TooWide) -> Diagnostic {
+    let name = dfg
+        .layers
+        .get(layer.0 as usize)
+        .map(|l| l.name.as_str())
+        .unwrap_or("?");
+    Diagnostic::error(format!(
+        "layer {name:?} needs intermediate values of {} bits or more; at most {MAX_WIDTH} bits are supported",
+        e.bits
+    ))
+    .help("narrow the input or weight types, or quantise between layers")
+}
+
+fn is_const(g: &Dfg, v: ValueId) -> bool {
+    matches!(g.node(v).op, Op::Const { .. })
+}
+
+fn const_zero(g: &Dfg, v: ValueId) -> bool {
+    matches!(g.node(v).op, Op::Const { value: 0, .. })
+}
+
+/// A term with a scale underneath it absorbed: `±(±x·2^s)·2^t = ±x·2^(s+t)`.
+fn absorb(g: &Dfg, t: Term) -> Term {
+    match g.node(t.src).op {
+        Op::Scale { a } => Term {
+            src: a.src,
+            shift: a.shift + t.shift,
+            neg: a.neg != t.neg,
+        },
+        _ => t,
+    }
+}
+
+/// Add `op` to `g`, simplified. Returns the value that computes it (possibly an existing one).
+pub fn add_simplified(g: &mut Dfg, op: Op, layer: LayerTag) -> Result<ValueId> {
+    let op = match op {
+        Op::Add { a, b } => Op::Add {
+            a: absorb(g, a),
+            b: absorb(g, b),
+        },
+        Op::Scale { a } => Op::Scale { a: absorb(g, a) },
+        other => other,
+    };
+    let operands = op.operands();
+    let foldable = !operands.is_empty()
+        && operands.iter().all(|v| is_const(g, *v))
+        && !matches!(op, Op::Output { .. } | Op::Reg { .. });
+    let iv = op_interval(&op, |v| g.node(v).iv, &g.inputs).map_err(|e| too_wide(g, layer, e))?;
+    if foldable {
+        let value = eval_op(g, &op, iv.frac, |v| match g.node(v).op {
+            Op::Const { value, frac } => crate::fixed::align(value, frac, g.node(v).iv.frac),
+            _ => unreachable!("checked: all operands are constants"),
+        });
+        return g
+            .add(Op::Const { value, frac: iv.frac }, layer)
+            .map_err(|e| too_wide(g, layer, e));
+    }
+    let simplified = match &op {
+        Op::Relu { a } => {
+            let i = g.node(*a).iv;
+            if i.lo >= 0 {
+                return Ok(*a);
+            }
+            if i.hi <= 0 {
+                Some(Op::Const { value: 0, frac: 0 })
+            } else {
+                None
+            }
+        }
+        Op::Quant { a, q } => {
+            let src = g.node(*a).iv;
+            let no_rounding = q.round_plan(src.frac).drop == 0;
+            let fits = q.ty.contains_interval(src);
+            if no_rounding && fits {
+                return Ok(*a);
+            }
+            None
+        }
+        Op::Add { a, b } => {
+            if const_zero(g, a.src) {
+                Some(Op::Scale { a: *b })
+            } else if const_zero(g, b.src) {
+                Some(Op::Scale { a: *a })
+            } else {
+                None
+            }
+        }
+        Op::Scale { a } => {
+            if !a.neg && a.shift == 0 {
+                return Ok(a.src);
+            }
+            if const_zero(g, a.src) {
+                Some(Op::Const { value: 0, frac: 0 })
+            } else {
+                None
+            }
+        }
+        Op::Input { .. } | Op::Const { .. } | Op::Reg { .. } | Op::Output { .. } => None,
+    };
+    match simplified {
+        Some(op) => add_simplified(g, op, layer),
+        None => g.add(op, layer).map_err(|e| too_wide(g, layer, e)),
+    }
+}

@@ -1,0 +1,87 @@
+//! The pass manager: typed passes with names and doc lines, explicit pipelines, and the verifier after
+//! every pass (always in debug builds and tests, on request in release), naming the pass that broke an
+//! invariant. Pass order lives in [`layer_pipeline`] and [`dfg_pipeline`], nowhere else.
+
+pub mod const_fold;
+pub mod dead_code;
+pub mod fold_batchnorm;
+pub mod infer_ranges;
+pub mod insert_registers;
+pub mod legalize_names;
+pub mod lower_cmvm;
+pub mod prune_zero_weights;
+
+use crate::diag::{Diagnostic, Result};
+use crate::ir::dfg::Dfg;
+use crate::ir::layer::LayerGraph;
+use crate::ir::verify;
+
+/// Settings passes may read.
+#[derive(Clone, Debug)]
+pub struct PassContext {
+    pub part: &'static crate::target::Part,
+    pub clock_ns: f64,
+    /// Run the IR verifier after every pass.
+    pub verify: bool,
+}
+
+/// A pass over the layer IR.
+pub trait LayerPass {
+    /// Kebab-case name, used in pipelines, logs and bug reports.
+    fn name(&self) -> &'static str;
+    /// One line: what the pass does.
+    fn doc(&self) -> &'static str;
+    fn run(&self, g: &mut LayerGraph, cx: &PassContext) -> Result<()>;
+}
+
+/// A pass over the dataflow IR.
+pub trait DfgPass {
+    fn name(&self) -> &'static str;
+    fn doc(&self) -> &'static str;
+    fn run(&self, g: &mut Dfg, cx: &PassContext) -> Result<()>;
+}
+
+/// Layer-level passes, in order.
+pub fn layer_pipeline() -> Vec<Box<dyn LayerPass>> {
+    vec![
+        Box::new(fold_batchnorm::FoldBatchNorm),
+        Box::new(prune_zero_weights::PruneZeroWeights),
+    ]
+}
+
+/// Dataflow passes after lowering, in order: simplify, then schedule, then prepare for emission.
+pub fn dfg_pipeline() -> Vec<Box<dyn DfgPass>> {
+    vec![
+        Box::new(const_fold::ConstFold),
+        Box::new(dead_code::DeadCode),
+        Box::new(infer_ranges::InferRanges),
+        Box::new(crate::schedule::Schedule),
+        Box::new(insert_registers::InsertRegisters),
+        Box::new(legalize_names::LegalizeNames),
+    ]
+}
+
+/// Run layer passes, verifying after each.
+pub fn run_layer_passes(g: &mut LayerGraph, passes: &[Box<dyn LayerPass>], cx: &PassContext) -> Result<()> {
+    if cx.verify {
+        verify::verify_layers(g).map_err(|e| Diagnostic::bug("front end", e))?;
+    }
+    for p in passes {
+        p.run(g, cx)?;
+        if cx.verify {
+            verify::verify_layers(g).map_err(|e| Diagnostic::bug(p.name(), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Run dataflow passes, verifying after each.
+pub fn run_dfg_passes(g: &mut Dfg, passes: &[Box<dyn DfgPass>], cx: &PassContext) -> Result<()> {
+    for p in passes {
+        p.run(g, cx)?;
+        if cx.verify {
+            verify::verify_dfg(g, cx).map_err(|e| Diagnostic::bug(p.name(), e))?;
+        }
+    }
+    Ok(())
+}

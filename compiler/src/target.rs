@@ -1,0 +1,97 @@
+//! FPGA parts the compiler knows: family, resource totals (for the utilisation column of the report)
+//! and the delay model of the family (used by the scheduler). Adding a part is adding a row here.
+//!
+//! Delay figures for UltraScale+ come from FloPoCo's `VirtexUltrascalePlus` target
+//! (`flopoco/code/HWTargets/src/Targets/VirtexUltrascalePlus.{hpp,cpp}`, xcvu3p -2, numbers "cut from
+//! Vivado timing reports"): LUT 0.035 ns, CARRY8 0.015 ns per 8 bits, flip-flop 0.150 ns; plus
+//! FloPoCo's typical local routing delay of 0.5 ns per LUT level (its 7-series/UltraScale targets'
+//! `typicalLocalRoutingDelay_`). They are a model, not a timing report: pipelining decisions need the
+//! shape (carry chains are cheap per bit, routing dominates) more than the last picosecond. Issue 4
+//! calibrates them against synthesis. Resource totals are the parts' product tables (AMD DS890).
+
+/// A device family's delay model, in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DelayModel {
+    /// One LUT's logic delay.
+    pub lut: f64,
+    /// Routing in front of each LUT level.
+    pub route: f64,
+    /// Carry propagation through one CARRY8 (8 bits).
+    pub carry8: f64,
+    /// Clock-to-out plus setup of a flip-flop: the per-stage overhead.
+    pub ff: f64,
+}
+
+impl DelayModel {
+    /// An adder or subtractor of `width` bits: one LUT level feeding the carry chain.
+    pub fn adder(&self, width: u32) -> f64 {
+        self.route + self.lut + width.div_ceil(8) as f64 * self.carry8
+    }
+    /// `levels` levels of plain LUT logic.
+    pub fn logic(&self, levels: u32) -> f64 {
+        levels as f64 * (self.route + self.lut)
+    }
+}
+
+pub const ULTRASCALE_PLUS: DelayModel = DelayModel {
+    lut: 0.035,
+    route: 0.5,
+    carry8: 0.015,
+    ff: 0.150,
+};
+
+/// A part: name, family and resource totals.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Part {
+    pub name: &'static str,
+    pub family: &'static str,
+    pub luts: u64,
+    pub ffs: u64,
+    pub dsps: u64,
+    pub bram36: u64,
+    pub delay: DelayModel,
+}
+
+/// The parts `--target` accepts (a full part number such as `xcvu9p-flga2577-2-e` selects its device).
+pub const PARTS: &[Part] = &[
+    Part {
+        name: "xcvu9p",
+        family: "Virtex UltraScale+",
+        luts: 1_182_240,
+        ffs: 2_364_480,
+        dsps: 6_840,
+        bram36: 2_160,
+        delay: ULTRASCALE_PLUS,
+    },
+    Part {
+        name: "xcvu13p",
+        family: "Virtex UltraScale+",
+        luts: 1_728_000,
+        ffs: 3_456_000,
+        dsps: 12_288,
+        bram36: 2_688,
+        delay: ULTRASCALE_PLUS,
+    },
+    Part {
+        name: "xcu250",
+        family: "Alveo U250 (Virtex UltraScale+ VU13P class)",
+        luts: 1_728_000,
+        ffs: 3_456_000,
+        dsps: 12_288,
+        bram36: 2_688,
+        delay: ULTRASCALE_PLUS,
+    },
+];
+
+/// Find a part by device name or full part number (case-insensitive).
+pub fn find_part(name: &str) -> Result<&'static Part, crate::diag::Diagnostic> {
+    let lower = name.to_ascii_lowercase();
+    PARTS
+        .iter()
+        .find(|p| lower == p.name || lower.starts_with(&format!("{}-", p.name)))
+        .ok_or_else(|| {
+            let known: Vec<&str> = PARTS.iter().map(|p| p.name).collect();
+            crate::diag::Diagnostic::error(format!("unknown target part {name:?}"))
+                .help(format!("known parts: {}", known.join(", ")))
+        })
+}
