@@ -1,1 +1,112 @@
-//! Shared helpers of the end-to-end tests.
+//! Shared helpers of the end-to-end tests: where things are, running the command line, and the two
+//! lint tools every emitted design must pass (Verilator `--lint-only -Wall`, Yosys `check -assert`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `../shared` beside the repository (reference material).
+pub fn shared() -> PathBuf {
+    repo().join("..").join("shared")
+}
+
+/// A Verilator build cache shared by all tests (builds are keyed by design hash, so sharing is safe
+/// and saves minutes on repeated runs).
+pub fn sim_cache() -> PathBuf {
+    repo().join("target").join("fastml-sim-cache")
+}
+
+/// What a command printed and returned.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run the command line `bin` with `args` in `cwd`.
+pub fn run(bin: &str, args: &[&str], cwd: &Path) -> Run {
+    let out = Command::new(bin)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the test binary runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The top module's name in an `rtl/` folder (the file that is not the valid pipe).
+pub fn top_of(rtl: &Path) -> String {
+    let mut tops: Vec<String> = std::fs::read_dir(rtl)
+        .expect("rtl folder")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".v") && n != "fastml_valid_pipe.v")
+        .map(|n| n.trim_end_matches(".v").to_string())
+        .collect();
+    tops.sort();
+    assert_eq!(tops.len(), 1, "one top module in {rtl:?}: {tops:?}");
+    tops.remove(0)
+}
+
+/// Verilator `--lint-only -Wall` and Yosys `read_verilog; hierarchy -check; proc; check -assert` on the
+/// design in `rtl`; returns the tools' complaints, if any.
+pub fn lint(rtl: &Path) -> Result<(), String> {
+    let top = top_of(rtl);
+    let files: Vec<PathBuf> = vec![
+        rtl.join(format!("{top}.v")),
+        rtl.join("fastml_valid_pipe.v"),
+    ];
+    let v = Command::new("verilator")
+        .args(["--lint-only", "-Wall", "--top-module", &top])
+        .args(&files)
+        .output()
+        .map_err(|e| format!("verilator: {e} (run `make deps`)"))?;
+    if !v.status.success() || !v.stderr.is_empty() {
+        return Err(format!(
+            "verilator -Wall:\n{}",
+            String::from_utf8_lossy(&v.stderr)
+        ));
+    }
+    let script = format!(
+        "read_verilog {}; read_verilog {}; hierarchy -check -top {top}; proc; check -assert",
+        files[0].display(),
+        files[1].display()
+    );
+    let y = Command::new("yosys")
+        .args(["-q", "-p", &script])
+        .output()
+        .map_err(|e| format!("yosys: {e} (run `make deps`)"))?;
+    if !y.status.success() {
+        return Err(format!(
+            "yosys check:\n{}{}",
+            String::from_utf8_lossy(&y.stdout),
+            String::from_utf8_lossy(&y.stderr)
+        ));
+    }
+    Ok(())
+}
+
+/// Every model.json shipped under `models/`.
+pub fn shipped_models() -> Vec<PathBuf> {
+    let mut out = vec![];
+    for dir in ["models/handwritten", "models/qkeras_3layer"] {
+        let d = repo().join(dir);
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&d)
+            .expect("models folder")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        v.sort();
+        out.extend(v);
+    }
+    out
+}

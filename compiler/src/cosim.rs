@@ -51,7 +51,9 @@ pub struct CosimResult {
 impl CosimResult {
     /// Bit-exact and on time.
     pub fn passed(&self) -> bool {
-        self.mismatches == 0 && self.latency_min == self.scheduled_latency && self.latency_max == self.scheduled_latency
+        self.mismatches == 0
+            && self.latency_min == self.scheduled_latency
+            && self.latency_max == self.scheduled_latency
     }
     pub fn json(&self) -> serde_json::Value {
         serde_json::json!({
@@ -97,7 +99,12 @@ fn get_bits(words: &[u32], offset: u32, t: &FixedType) -> i128 {
 }
 
 /// Simulate `inputs` (mantissas at the input types) through the design's Verilog in `rtl_dir`.
-pub fn run(design: &Design, rtl_dir: &Path, inputs: &[Vec<i128>], opts: &CosimOptions) -> Result<CosimResult> {
+pub fn run(
+    design: &Design,
+    rtl_dir: &Path,
+    inputs: &[Vec<i128>],
+    opts: &CosimOptions,
+) -> Result<CosimResult> {
     let layout = port_layout(&design.dfg);
     let in_words = fastml_sim::words(layout.in_width);
     let out_words = fastml_sim::words(layout.out_width);
@@ -115,7 +122,11 @@ pub fn run(design: &Design, rtl_dir: &Path, inputs: &[Vec<i128>], opts: &CosimOp
 
     let sim_design = fastml_sim::Design {
         top: design.dfg.top.clone().unwrap_or_default(),
-        sources: design.verilog.iter().map(|f| rtl_dir.join(&f.file_name)).collect(),
+        sources: design
+            .verilog
+            .iter()
+            .map(|f| rtl_dir.join(&f.file_name))
+            .collect(),
         in_width: layout.in_width,
         out_width: layout.out_width,
         latency: design.dfg.latency.unwrap_or(0),
@@ -127,13 +138,18 @@ pub fn run(design: &Design, rtl_dir: &Path, inputs: &[Vec<i128>], opts: &CosimOp
         bubble_every: opts.bubble_every,
     };
     let out = fastml_sim::simulate(&sim_design, &packed, &sim_opts).map_err(|e| {
-        Diagnostic::error(format!("co-simulation failed: {e}")).help("`make deps` installs Verilator; see the build log named above")
+        Diagnostic::error(format!("co-simulation failed: {e}"))
+            .help("`make deps` installs Verilator; see the build log named above")
     })?;
     let mut mismatches = 0;
     let mut first = Vec::new();
     for (k, want) in expected.iter().enumerate() {
         let w = &out.outputs[k * out_words..(k + 1) * out_words];
-        let got: Vec<i128> = layout.outputs.iter().map(|(off, t)| get_bits(w, *off, t)).collect();
+        let got: Vec<i128> = layout
+            .outputs
+            .iter()
+            .map(|(off, t)| get_bits(w, *off, t))
+            .collect();
         if &got != want {
             mismatches += 1;
             if first.len() < 10 {

@@ -236,6 +236,18 @@ impl Interval {
     pub fn contains(&self, m: i128) -> bool {
         self.lo <= m && m <= self.hi
     }
+    /// [`Interval::at_frac`], or `None` when the result would leave the exact arithmetic
+    /// ([`MAX_WIDTH`] bits).
+    pub fn checked_at_frac(&self, frac: i32) -> Option<Interval> {
+        if frac < self.frac {
+            return None;
+        }
+        let s = (frac - self.frac) as u32;
+        if self.fixed_type().width + s > MAX_WIDTH {
+            return None;
+        }
+        Some(self.at_frac(frac))
+    }
 }
 
 /// Align a mantissa from binary point `from` to a finer binary point `to` (`to >= from`).
@@ -445,20 +457,28 @@ impl Quantizer {
                 frac: self.ty.frac,
             };
         }
+        if self.overflow == Overflow::Wrap {
+            return full;
+        }
+        // Saturating modes: the in-range part keeps its place, out-of-range values become their
+        // replacements (which for SAT_SYM and SAT_ZERO need not be the range's ends).
         let plan = self.overflow_plan();
-        match self.overflow {
-            Overflow::Wrap => full,
-            Overflow::Sat | Overflow::SatSym => Interval {
-                lo: plan.apply(lo),
-                hi: plan.apply(hi),
-                frac: self.ty.frac,
-            },
-            // Out-of-range values collapse to 0, in-range ones keep their place.
-            Overflow::SatZero => Interval {
-                lo: lo.clamp(full.lo, full.hi).min(0),
-                hi: hi.clamp(full.lo, full.hi).max(0),
-                frac: self.ty.frac,
-            },
+        let (mut rlo, mut rhi) = (lo.max(full.lo), hi.min(full.hi));
+        if rlo > rhi {
+            (rlo, rhi) = (i128::MAX, i128::MIN);
+        }
+        if hi > full.hi {
+            rlo = rlo.min(plan.on_high);
+            rhi = rhi.max(plan.on_high);
+        }
+        if lo < full.lo {
+            rlo = rlo.min(plan.on_low);
+            rhi = rhi.max(plan.on_low);
+        }
+        Interval {
+            lo: rlo,
+            hi: rhi,
+            frac: self.ty.frac,
         }
     }
 
@@ -507,7 +527,10 @@ impl Quantizer {
                 mant << up
             }
         };
-        if self.overflow == Overflow::Wrap && !self.ty.contains(rounded) && rounded.abs() > (1i128 << 110) {
+        if self.overflow == Overflow::Wrap
+            && !self.ty.contains(rounded)
+            && rounded.abs() > (1i128 << 110)
+        {
             return Err(format!("{x} is far outside {} and would wrap", self.ty));
         }
         Ok(self.overflow_plan().apply(rounded))

@@ -3,9 +3,10 @@
 //!
 //! Delay figures for UltraScale+ come from FloPoCo's `VirtexUltrascalePlus` target
 //! (`flopoco/code/HWTargets/src/Targets/VirtexUltrascalePlus.{hpp,cpp}`, xcvu3p -2, numbers "cut from
-//! Vivado timing reports"): LUT 0.035 ns, CARRY8 0.015 ns per 8 bits, flip-flop 0.150 ns; plus
-//! FloPoCo's typical local routing delay of 0.5 ns per LUT level (its 7-series/UltraScale targets'
-//! `typicalLocalRoutingDelay_`). They are a model, not a timing report: pipelining decisions need the
+//! Vivado timing reports"): LUT 0.035 ns, CARRY8 0.015 ns per 8 bits, flip-flop 0.150 ns. For routing
+//! FloPoCo's 7-series targets use a typical local routing delay of 0.5 ns per LUT level
+//! (`typicalLocalRoutingDelay_`); we take 0.3 ns for UltraScale+'s faster interconnect, an estimate
+//! until calibration. They are a model, not a timing report: pipelining decisions need the
 //! shape (carry chains are cheap per bit, routing dominates) more than the last picosecond. Issue 4
 //! calibrates them against synthesis. Resource totals are the parts' product tables (AMD DS890).
 
@@ -35,7 +36,7 @@ impl DelayModel {
 
 pub const ULTRASCALE_PLUS: DelayModel = DelayModel {
     lut: 0.035,
-    route: 0.5,
+    route: 0.3,
     carry8: 0.015,
     ff: 0.150,
 };

@@ -40,7 +40,10 @@ pub fn assert_layers_equal(a: &LayerGraph, b: &LayerGraph, n: usize) {
 pub fn assert_dfg_matches(layers: &LayerGraph, dfg: &Dfg, n: usize) {
     let p = Program::new(dfg);
     for x in crate::vectors::generate(&input_types(layers), n, 11) {
-        let want: Vec<_> = eval_layers(layers, &x).iter().map(|c| c.normalized()).collect();
+        let want: Vec<_> = eval_layers(layers, &x)
+            .iter()
+            .map(|c| c.normalized())
+            .collect();
         let got: Vec<_> = p
             .eval(&x)
             .iter()

@@ -36,14 +36,23 @@ pub fn generate(types: &[FixedType], n: usize, seed: u64) -> Vec<Vec<i128>> {
     }
     out.truncate(n);
     while out.len() < n {
-        out.push(types.iter().map(|t| rng.gen_range(t.min_mant()..=t.max_mant())).collect());
+        out.push(
+            types
+                .iter()
+                .map(|t| rng.gen_range(t.min_mant()..=t.max_mant()))
+                .collect(),
+        );
     }
     out
 }
 
 /// Read real-valued input vectors (one per line, whitespace separated; `#` starts a comment) and
 /// quantise each element with its input quantiser.
-pub fn read_real_vectors(text: &str, file: &str, q: &[Quantizer]) -> Result<(Vec<Vec<f64>>, Vec<Vec<i128>>)> {
+pub fn read_real_vectors(
+    text: &str,
+    file: &str,
+    q: &[Quantizer],
+) -> Result<(Vec<Vec<f64>>, Vec<Vec<i128>>)> {
     let mut reals = Vec::new();
     let mut mants = Vec::new();
     for (ln, line) in text.lines().enumerate() {
@@ -62,10 +71,14 @@ pub fn read_real_vectors(text: &str, file: &str, q: &[Quantizer]) -> Result<(Vec
             r.push(x);
         }
         if r.len() != q.len() {
-            return Err(Diagnostic::error(format!("expected {} numbers on the line, found {}", q.len(), r.len()))
-                .in_file(file)
-                .line_col(ln + 1, 1)
-                .help("the model's input has this many elements"));
+            return Err(Diagnostic::error(format!(
+                "expected {} numbers on the line, found {}",
+                q.len(),
+                r.len()
+            ))
+            .in_file(file)
+            .line_col(ln + 1, 1)
+            .help("the model's input has this many elements"));
         }
         let m = r
             .iter()

@@ -14,7 +14,10 @@ pub enum Expr {
     /// `name[i]`.
     Bit(String, u32),
     /// A sized constant `W'h...` of the low `width` bits of `bits`.
-    Const { width: u32, bits: u128 },
+    Const {
+        width: u32,
+        bits: u128,
+    },
     /// `{a, b, ...}`, most significant first.
     Concat(Vec<Expr>),
     /// `{n{e}}`.
@@ -63,9 +66,15 @@ pub enum Item {
         width: u32,
         waive_unused: bool,
     },
-    Assign { lhs: String, rhs: Expr },
+    Assign {
+        lhs: String,
+        rhs: Expr,
+    },
     /// `always @(posedge clk) begin lhs <= rhs; ... end`.
-    AlwaysFf { clock: String, body: Vec<(String, Expr)> },
+    AlwaysFf {
+        clock: String,
+        body: Vec<(String, Expr)>,
+    },
     Instance {
         module: String,
         name: String,
@@ -96,7 +105,11 @@ fn print_expr(e: &Expr, out: &mut String) {
             let _ = write!(out, "{n}[{i}]");
         }
         Expr::Const { width, bits } => {
-            let mask = if *width >= 128 { u128::MAX } else { (1u128 << width) - 1 };
+            let mask = if *width >= 128 {
+                u128::MAX
+            } else {
+                (1u128 << width) - 1
+            };
             let _ = write!(out, "{width}'h{:x}", bits & mask);
         }
         Expr::Concat(parts) => {
@@ -152,7 +165,13 @@ fn print_expr(e: &Expr, out: &mut String) {
 pub fn expr_to_string(e: &Expr) -> String {
     let mut s = String::new();
     print_expr(e, &mut s);
-    if s.starts_with('(') && s.ends_with(')') && matches!(e, Expr::Add(..) | Expr::Sub(..) | Expr::Mux(..) | Expr::And(..)) {
+    if s.starts_with('(')
+        && s.ends_with(')')
+        && matches!(
+            e,
+            Expr::Add(..) | Expr::Sub(..) | Expr::Mux(..) | Expr::And(..)
+        )
+    {
         s = s[1..s.len() - 1].to_string();
     }
     s
@@ -172,7 +191,11 @@ impl Module {
         let _ = writeln!(s, "module {} (", self.name);
         for (k, p) in self.ports.iter().enumerate() {
             let dir = if p.output { "output" } else { "input " };
-            let w = if p.width > 1 { format!(" {}", range(p.width)) } else { String::new() };
+            let w = if p.width > 1 {
+                format!(" {}", range(p.width))
+            } else {
+                String::new()
+            };
             let comma = if k + 1 < self.ports.len() { "," } else { "" };
             if p.waive_unused {
                 let _ = writeln!(s, "    {WAIVE_ON}");
@@ -222,7 +245,8 @@ impl Module {
                     let p = if params.is_empty() {
                         String::new()
                     } else {
-                        let ps: Vec<String> = params.iter().map(|(k, v)| format!(".{k}({v})")).collect();
+                        let ps: Vec<String> =
+                            params.iter().map(|(k, v)| format!(".{k}({v})")).collect();
                         format!(" #({})", ps.join(", "))
                     };
                     let _ = writeln!(s, "    {module}{p} {name} (");

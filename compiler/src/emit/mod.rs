@@ -94,7 +94,11 @@ fn width_of(iv: &Interval) -> u32 {
 
 impl<'a> Emitter<'a> {
     fn name(&self, v: ValueId) -> String {
-        self.g.node(v).name.clone().expect("legalize-names ran before emission")
+        self.g
+            .node(v)
+            .name
+            .clone()
+            .expect("legalize-names ran before emission")
     }
 
     fn mark(&mut self, name: &str, lo: u32, hi: u32) {
@@ -136,7 +140,11 @@ impl<'a> Emitter<'a> {
             } else {
                 Expr::Const { width: 1, bits: 0 }
             };
-            parts.push(if ext == 1 { fill } else { Expr::Repeat(ext, fill.boxed()) });
+            parts.push(if ext == 1 {
+                fill
+            } else {
+                Expr::Repeat(ext, fill.boxed())
+            });
         }
         if take > 0 {
             self.mark(&src.name, start, start + take - 1);
@@ -225,7 +233,10 @@ impl<'a> Emitter<'a> {
                     (false, false) => Expr::Add(ea.boxed(), eb.boxed()),
                     (false, true) => Expr::Sub(ea.boxed(), eb.boxed()),
                     (true, false) => Expr::Sub(eb.boxed(), ea.boxed()),
-                    (true, true) => Expr::Sub(Expr::Sub(Self::konst(w, 0).boxed(), ea.boxed()).boxed(), eb.boxed()),
+                    (true, true) => Expr::Sub(
+                        Expr::Sub(Self::konst(w, 0).boxed(), ea.boxed()).boxed(),
+                        eb.boxed(),
+                    ),
                 };
                 self.assign(&name, e);
             }
@@ -294,7 +305,14 @@ impl<'a> Emitter<'a> {
             let k1 = Self::konst(sw, plan.constant + plan.addend);
             let cond = match plan.bit {
                 RoundBit::None => None,
-                RoundBit::KeptLsb => Some(self.fit(&View { offset: plan.drop as i32, ..src.clone() }, 1, 0)),
+                RoundBit::KeptLsb => Some(self.fit(
+                    &View {
+                        offset: plan.drop as i32,
+                        ..src.clone()
+                    },
+                    1,
+                    0,
+                )),
                 RoundBit::Negative => src.signed.then(|| {
                     self.mark(&src.name, src.width - 1, src.width - 1);
                     Expr::Bit(src.name.clone(), src.width - 1)
@@ -415,12 +433,18 @@ pub fn emit(g: &Dfg, header: &[String]) -> Vec<VerilogFile> {
         used: HashMap::new(),
         regs: Vec::new(),
     };
-    em.used.insert("in_data".into(), vec![false; layout.in_width as usize]);
+    em.used
+        .insert("in_data".into(), vec![false; layout.in_width as usize]);
     for v in g.topo() {
         em.node(v);
     }
     // Output packing: element 0 in the low bits.
-    let outs: Vec<Expr> = g.outputs().into_iter().rev().map(|v| Expr::Ref(em.name(v))).collect();
+    let outs: Vec<Expr> = g
+        .outputs()
+        .into_iter()
+        .rev()
+        .map(|v| Expr::Ref(em.name(v)))
+        .collect();
     for v in g.outputs() {
         let n = em.name(v);
         let w = width_of(&g.node(v).iv);
@@ -433,7 +457,9 @@ pub fn emit(g: &Dfg, header: &[String]) -> Vec<VerilogFile> {
     };
 
     let in_unused = em.used["in_data"].iter().any(|b| !b);
-    let mut items = vec![Item::Comment("Values: every wire holds one exact fixed-point value (see the report).".into())];
+    let mut items = vec![Item::Comment(
+        "Values: every wire holds one exact fixed-point value (see the report).".into(),
+    )];
     for (reg, name, width) in &em.decls {
         let waive = em.used.get(name).is_some_and(|b| b.iter().any(|x| !x));
         items.push(Item::Decl {
@@ -447,7 +473,9 @@ pub fn emit(g: &Dfg, header: &[String]) -> Vec<VerilogFile> {
     items.append(&mut em.items);
     if !em.regs.is_empty() {
         items.push(Item::Blank);
-        items.push(Item::Comment("Pipeline registers (data: no reset; only the valid bit is reset).".into()));
+        items.push(Item::Comment(
+            "Pipeline registers (data: no reset; only the valid bit is reset).".into(),
+        ));
         items.push(Item::AlwaysFf {
             clock: "clk".into(),
             body: std::mem::take(&mut em.regs),

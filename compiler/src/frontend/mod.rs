@@ -35,7 +35,7 @@ pub fn parse_model(text: &str, file: &str) -> Result<LayerGraph> {
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
         Diagnostic::error(format!("{what}: {msg}"))
             .in_file(file)
-            .line_col(e.line(), e.column())
+            .line_col(e.line(), e.column().max(1))
             .help("model.json must be one JSON object; see docs/model-json.md")
     })?;
     Parser { file }.model(&value)
@@ -82,8 +82,12 @@ impl<'a> Parser<'a> {
     }
 
     fn object<'v>(&self, v: &'v Value, path: &str, what: &str) -> Result<&'v Map<String, Value>> {
-        v.as_object()
-            .ok_or_else(|| self.err(path, format!("expected {what} (a JSON object), found {}", describe(v))))
+        v.as_object().ok_or_else(|| {
+            self.err(
+                path,
+                format!("expected {what} (a JSON object), found {}", describe(v)),
+            )
+        })
     }
 
     fn field<'v>(&self, obj: &'v Map<String, Value>, path: &str, key: &str) -> Result<&'v Value> {
@@ -111,7 +115,11 @@ impl<'a> Parser<'a> {
 
     fn model(&self, v: &Value) -> Result<LayerGraph> {
         let top = self.object(v, "$", "the model")?;
-        self.only_fields(top, "$", &["format", "version", "name", "description", "nodes"])?;
+        self.only_fields(
+            top,
+            "$",
+            &["format", "version", "name", "description", "nodes"],
+        )?;
         let format = self.string(self.field(top, "$", "format")?, "format")?;
         if format != FORMAT {
             return Err(self
@@ -129,9 +137,12 @@ impl<'a> Parser<'a> {
             None => "model".to_string(),
         };
         let nodes_v = self.field(top, "$", "nodes")?;
-        let nodes = nodes_v
-            .as_array()
-            .ok_or_else(|| self.err("nodes", format!("expected an array of nodes, found {}", describe(nodes_v))))?;
+        let nodes = nodes_v.as_array().ok_or_else(|| {
+            self.err(
+                "nodes",
+                format!("expected an array of nodes, found {}", describe(nodes_v)),
+            )
+        })?;
 
         // Pass 1: names, ops, inputs.
         let mut raw = Vec::with_capacity(nodes.len());
@@ -148,17 +159,26 @@ impl<'a> Parser<'a> {
                 None => vec![],
                 Some(v) => {
                     let arr = v.as_array().ok_or_else(|| {
-                        self.err(&format!("{p}.inputs"), format!("expected an array of node names, found {}", describe(v)))
+                        self.err(
+                            &format!("{p}.inputs"),
+                            format!("expected an array of node names, found {}", describe(v)),
+                        )
                     })?;
                     arr.iter()
                         .enumerate()
-                        .map(|(k, s)| self.string(s, &format!("{p}.inputs[{k}]")).map(str::to_string))
+                        .map(|(k, s)| {
+                            self.string(s, &format!("{p}.inputs[{k}]"))
+                                .map(str::to_string)
+                        })
                         .collect::<Result<Vec<_>>>()?
                 }
             };
             if let Some(prev) = by_name.insert(name.to_string(), i) {
                 return Err(self
-                    .err(&format!("{p}.name"), format!("duplicate node name {name:?} (also nodes[{prev}])"))
+                    .err(
+                        &format!("{p}.name"),
+                        format!("duplicate node name {name:?} (also nodes[{prev}])"),
+                    )
                     .help("node names must be unique"));
             }
             raw.push(RawNode {
@@ -185,14 +205,21 @@ impl<'a> Parser<'a> {
             if n.inputs.len() != want {
                 return Err(self.err(
                     &format!("{p}.inputs"),
-                    format!("a {} node takes {want} input(s), found {}", n.op, n.inputs.len()),
+                    format!(
+                        "a {} node takes {want} input(s), found {}",
+                        n.op,
+                        n.inputs.len()
+                    ),
                 ));
             }
             for (k, inp) in n.inputs.iter().enumerate() {
                 match by_name.get(inp) {
                     None => {
                         return Err(self
-                            .err(&format!("{p}.inputs[{k}]"), format!("no node is named {inp:?}"))
+                            .err(
+                                &format!("{p}.inputs[{k}]"),
+                                format!("no node is named {inp:?}"),
+                            )
                             .help("inputs name other nodes of this file"))
                     }
                     Some(&j) if raw[j].op == "Output" => {
@@ -208,11 +235,16 @@ impl<'a> Parser<'a> {
         let inputs: Vec<&RawNode> = raw.iter().filter(|n| n.op == "Input").collect();
         if inputs.len() != 1 {
             return Err(self
-                .err("nodes", format!("expected exactly one Input node, found {}", inputs.len()))
+                .err(
+                    "nodes",
+                    format!("expected exactly one Input node, found {}", inputs.len()),
+                )
                 .help("version 1 models have a single input vector"));
         }
         if !raw.iter().any(|n| n.op == "Output") {
-            return Err(self.err("nodes", "the model has no Output node").help("add {\"op\": \"Output\", ...}"));
+            return Err(self
+                .err("nodes", "the model has no Output node")
+                .help("add {\"op\": \"Output\", ...}"));
         }
 
         // Pass 3: a topological order that follows the file where it can (Kahn with the smallest file
@@ -239,6 +271,7 @@ impl<'a> Parser<'a> {
                 op,
                 inputs: ins,
                 len,
+                path: format!("nodes[{}]", n.index),
             });
             ids[i] = Some(id);
         }
@@ -255,8 +288,10 @@ impl<'a> Parser<'a> {
                 users[j].push(n.index);
             }
         }
-        let mut heap: BinaryHeap<std::cmp::Reverse<usize>> =
-            (0..raw.len()).filter(|&i| indeg[i] == 0).map(std::cmp::Reverse).collect();
+        let mut heap: BinaryHeap<std::cmp::Reverse<usize>> = (0..raw.len())
+            .filter(|&i| indeg[i] == 0)
+            .map(std::cmp::Reverse)
+            .collect();
         let mut order = Vec::with_capacity(raw.len());
         while let Some(std::cmp::Reverse(i)) = heap.pop() {
             order.push(i);
@@ -283,7 +318,11 @@ impl<'a> Parser<'a> {
                     .find(|&j| indeg[j] > 0)
                     .unwrap_or(cur);
             }
-            let cyc: Vec<String> = path[seen[&cur]..].iter().rev().map(|&i| raw[i].name.clone()).collect();
+            let cyc: Vec<String> = path[seen[&cur]..]
+                .iter()
+                .rev()
+                .map(|&i| raw[i].name.clone())
+                .collect();
             return Err(self
                 .err(
                     &format!("nodes[{}].inputs", raw[cur].index),
@@ -299,7 +338,11 @@ impl<'a> Parser<'a> {
         let obj = n.obj;
         let common = ["name", "op", "inputs"];
         fn allow(extra: &[&'static str]) -> Vec<&'static str> {
-            ["name", "op", "inputs"].iter().chain(extra).copied().collect()
+            ["name", "op", "inputs"]
+                .iter()
+                .chain(extra)
+                .copied()
+                .collect()
         }
         match n.op.as_str() {
             "Input" => {
@@ -307,7 +350,13 @@ impl<'a> Parser<'a> {
                 let shape = self.shape(self.field(obj, &p, "shape")?, &format!("{p}.shape"))?;
                 if shape.len() != 1 {
                     return Err(self
-                        .err(&format!("{p}.shape"), format!("expected a vector shape [n], found {} dimensions", shape.len()))
+                        .err(
+                            &format!("{p}.shape"),
+                            format!(
+                                "expected a vector shape [n], found {} dimensions",
+                                shape.len()
+                            ),
+                        )
                         .help("version 1 models take one flat input vector"));
                 }
                 let len = shape[0];
@@ -331,7 +380,10 @@ impl<'a> Parser<'a> {
                         let bp = format!("{p}.bias");
                         let (bshape, b) = self.tensor(b, &bp)?;
                         if bshape != [n_out] {
-                            return Err(self.err(&format!("{bp}.shape"), format!("expected shape [{n_out}], found {bshape:?}")));
+                            return Err(self.err(
+                                &format!("{bp}.shape"),
+                                format!("expected shape [{n_out}], found {bshape:?}"),
+                            ));
                         }
                         b
                     }
@@ -362,7 +414,10 @@ impl<'a> Parser<'a> {
                     let kp = format!("{p}.{key}");
                     let (s, t) = self.tensor(self.field(obj, &p, key)?, &kp)?;
                     if s != [len] {
-                        return Err(self.err(&format!("{kp}.shape"), format!("expected shape [{len}] (the input's length), found {s:?}")));
+                        return Err(self.err(
+                            &format!("{kp}.shape"),
+                            format!("expected shape [{len}] (the input's length), found {s:?}"),
+                        ));
                     }
                     Ok(t)
                 };
@@ -389,16 +444,25 @@ impl<'a> Parser<'a> {
     }
 
     fn shape(&self, v: &Value, path: &str) -> Result<Vec<u32>> {
-        let arr = v
-            .as_array()
-            .ok_or_else(|| self.err(path, format!("expected a shape (an array of positive integers), found {}", describe(v))))?;
+        let arr = v.as_array().ok_or_else(|| {
+            self.err(
+                path,
+                format!(
+                    "expected a shape (an array of positive integers), found {}",
+                    describe(v)
+                ),
+            )
+        })?;
         arr.iter()
             .enumerate()
             .map(|(k, d)| match d.as_u64() {
                 Some(x) if x >= 1 && x <= MAX_LEN => Ok(x as u32),
                 _ => Err(self.err(
                     &format!("{path}[{k}]"),
-                    format!("expected a dimension between 1 and {MAX_LEN}, found {}", describe(d)),
+                    format!(
+                        "expected a dimension between 1 and {MAX_LEN}, found {}",
+                        describe(d)
+                    ),
                 )),
             })
             .collect()
@@ -407,7 +471,10 @@ impl<'a> Parser<'a> {
     /// `type` (one for all) or `types` (one per element) → quantisers.
     fn quantizers(&self, obj: &Map<String, Value>, p: &str, len: u32) -> Result<Vec<Quantizer>> {
         match (obj.get("type"), obj.get("types")) {
-            (Some(_), Some(_)) => Err(self.err(&format!("{p}.types"), "give either `type` or `types`, not both")),
+            (Some(_), Some(_)) => Err(self.err(
+                &format!("{p}.types"),
+                "give either `type` or `types`, not both",
+            )),
             (None, None) => Err(self
                 .err(p, "missing field `type`")
                 .help("a type such as \"fixed<16,6>\" or \"ufixed<6,0,RND_CONV,SAT>\"")),
@@ -418,11 +485,20 @@ impl<'a> Parser<'a> {
             }
             (None, Some(ts)) => {
                 let tp = format!("{p}.types");
-                let arr = ts
-                    .as_array()
-                    .ok_or_else(|| self.err(&tp, format!("expected an array of types, found {}", describe(ts))))?;
+                let arr = ts.as_array().ok_or_else(|| {
+                    self.err(
+                        &tp,
+                        format!("expected an array of types, found {}", describe(ts)),
+                    )
+                })?;
                 if arr.len() != len as usize {
-                    return Err(self.err(&tp, format!("expected {len} types (one per element), found {}", arr.len())));
+                    return Err(self.err(
+                        &tp,
+                        format!(
+                            "expected {len} types (one per element), found {}",
+                            arr.len()
+                        ),
+                    ));
                 }
                 arr.iter()
                     .enumerate()
@@ -448,16 +524,31 @@ impl<'a> Parser<'a> {
         let shape = self.shape(self.field(obj, p, "shape")?, &format!("{p}.shape"))?;
         let count: u64 = shape.iter().map(|&d| d as u64).product();
         if count > MAX_LEN * 64 {
-            return Err(self.err(&format!("{p}.shape"), format!("tensor of {count} elements is too large")));
+            return Err(self.err(
+                &format!("{p}.shape"),
+                format!("tensor of {count} elements is too large"),
+            ));
         }
         let q = self.quantizers(obj, p, count as u32)?;
         let dp = format!("{p}.data");
         let data_v = self.field(obj, p, "data")?;
-        let data = data_v
-            .as_array()
-            .ok_or_else(|| self.err(&dp, format!("expected an array of integer mantissas, found {}", describe(data_v))))?;
+        let data = data_v.as_array().ok_or_else(|| {
+            self.err(
+                &dp,
+                format!(
+                    "expected an array of integer mantissas, found {}",
+                    describe(data_v)
+                ),
+            )
+        })?;
         if data.len() as u64 != count {
-            return Err(self.err(&dp, format!("expected {count} mantissas (shape {shape:?}), found {}", data.len())));
+            return Err(self.err(
+                &dp,
+                format!(
+                    "expected {count} mantissas (shape {shape:?}), found {}",
+                    data.len()
+                ),
+            ));
         }
         let mut out = Vec::with_capacity(data.len());
         for (k, (d, q)) in data.iter().zip(&q).enumerate() {
@@ -467,7 +558,10 @@ impl<'a> Parser<'a> {
                 x as i128
             } else {
                 return Err(self
-                    .err(&format!("{dp}[{k}]"), format!("expected an integer mantissa, found {}", describe(d)))
+                    .err(
+                        &format!("{dp}[{k}]"),
+                        format!("expected an integer mantissa, found {}", describe(d)),
+                    )
                     .help("tensors store integer mantissas: the value is data[k] * 2^-(W-I)"));
             };
             if !q.ty.contains(m) {

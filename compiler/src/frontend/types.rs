@@ -6,9 +6,15 @@ use crate::fixed::{FixedType, Overflow, Quantizer, Rounding, MAX_USER_WIDTH};
 /// Parse a type string into a quantiser (modes default to TRN and WRAP, as in `ap_fixed`).
 pub fn parse_type(s: &str) -> Result<Quantizer, String> {
     let t = s.trim();
-    let (signed, rest) = if let Some(r) = t.strip_prefix("ap_ufixed<").or_else(|| t.strip_prefix("ufixed<")) {
+    let (signed, rest) = if let Some(r) = t
+        .strip_prefix("ap_ufixed<")
+        .or_else(|| t.strip_prefix("ufixed<"))
+    {
         (false, r)
-    } else if let Some(r) = t.strip_prefix("ap_fixed<").or_else(|| t.strip_prefix("fixed<")) {
+    } else if let Some(r) = t
+        .strip_prefix("ap_fixed<")
+        .or_else(|| t.strip_prefix("fixed<"))
+    {
         (true, r)
     } else {
         return Err("expected fixed<...> or ufixed<...>".into());
@@ -16,19 +22,26 @@ pub fn parse_type(s: &str) -> Result<Quantizer, String> {
     let body = rest.strip_suffix('>').ok_or("missing the closing '>'")?;
     let parts: Vec<&str> = body.split(',').map(str::trim).collect();
     if parts.len() < 2 || parts.len() > 4 {
-        return Err(format!("expected 2 to 4 parameters <W,I[,Q[,O]]>, found {}", parts.len()));
+        return Err(format!(
+            "expected 2 to 4 parameters <W,I[,Q[,O]]>, found {}",
+            parts.len()
+        ));
     }
     let width: u32 = parts[0]
         .parse()
         .map_err(|_| format!("the width {:?} is not a positive integer", parts[0]))?;
     if width == 0 || width > MAX_USER_WIDTH {
-        return Err(format!("the width must be between 1 and {MAX_USER_WIDTH}, found {width}"));
+        return Err(format!(
+            "the width must be between 1 and {MAX_USER_WIDTH}, found {width}"
+        ));
     }
     let int_bits: i32 = parts[1]
         .parse()
         .map_err(|_| format!("the integer bits {:?} are not an integer", parts[1]))?;
     if int_bits.unsigned_abs() > 512 {
-        return Err(format!("integer bits {int_bits} are out of the supported range -512..=512"));
+        return Err(format!(
+            "integer bits {int_bits} are out of the supported range -512..=512"
+        ));
     }
     let rounding = match parts.get(2) {
         None => Rounding::Trn,
@@ -38,7 +51,11 @@ pub fn parse_type(s: &str) -> Result<Quantizer, String> {
         None => Overflow::Wrap,
         Some(o) => Overflow::parse(o).ok_or_else(|| format!("unknown overflow mode {o:?}"))?,
     };
-    Ok(Quantizer::new(FixedType::ap(signed, width, int_bits), rounding, overflow))
+    Ok(Quantizer::new(
+        FixedType::ap(signed, width, int_bits),
+        rounding,
+        overflow,
+    ))
 }
 
 #[cfg(test)]
@@ -58,7 +75,15 @@ mod tests {
 
     #[test]
     fn rejects_nonsense() {
-        for bad in ["int<3>", "fixed<0,1>", "fixed<65,1>", "fixed<8>", "fixed<8,2,RND_UP>", "fixed<8,2,RND,CLAMP>", "fixed<8,2"] {
+        for bad in [
+            "int<3>",
+            "fixed<0,1>",
+            "fixed<65,1>",
+            "fixed<8>",
+            "fixed<8,2,RND_UP>",
+            "fixed<8,2,RND,CLAMP>",
+            "fixed<8,2",
+        ] {
             assert!(parse_type(bad).is_err(), "{bad}");
         }
     }

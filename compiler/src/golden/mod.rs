@@ -17,11 +17,15 @@ use rayon::prelude::*;
 /// Evaluate the layer IR on one input vector of mantissas (each at its input type's binary point).
 /// Returns the outputs, in `out_data` order, as exact constants.
 pub fn eval_layers(g: &LayerGraph, input: &[i128]) -> Vec<Const> {
-    let mut vals: Vec<Option<Vec<Const>>> = vec![None; g.graph.capacity().0.max(g.graph.node_count())];
+    let mut vals: Vec<Option<Vec<Const>>> =
+        vec![None; g.graph.capacity().0.max(g.graph.node_count())];
     let mut outs = Vec::new();
     for &id in &g.order {
         let layer = g.layer(id);
-        let x = layer.inputs.first().map(|i| vals[i.0.index()].as_ref().expect("topological order"));
+        let x = layer
+            .inputs
+            .first()
+            .map(|i| vals[i.0.index()].as_ref().expect("topological order"));
         let y: Vec<Const> = match &layer.op {
             LayerOp::Input { q } => input
                 .iter()
@@ -46,7 +50,13 @@ pub fn eval_layers(g: &LayerGraph, input: &[i128]) -> Vec<Const> {
             LayerOp::Relu => x
                 .expect("ReLU has an input")
                 .iter()
-                .map(|v| if v.m < 0 { Const { m: 0, frac: v.frac } } else { *v })
+                .map(|v| {
+                    if v.m < 0 {
+                        Const { m: 0, frac: v.frac }
+                    } else {
+                        *v
+                    }
+                })
                 .collect(),
             LayerOp::Quantize { q } => x
                 .expect("Quantize has an input")
@@ -70,11 +80,15 @@ pub fn eval_layers(g: &LayerGraph, input: &[i128]) -> Vec<Const> {
 
 /// Evaluate the layer IR in `f64` with all quantisers skipped (inputs are taken as given).
 pub fn eval_float(g: &LayerGraph, input: &[f64]) -> Vec<f64> {
-    let mut vals: Vec<Option<Vec<f64>>> = vec![None; g.graph.capacity().0.max(g.graph.node_count())];
+    let mut vals: Vec<Option<Vec<f64>>> =
+        vec![None; g.graph.capacity().0.max(g.graph.node_count())];
     let mut outs = Vec::new();
     for &id in &g.order {
         let layer = g.layer(id);
-        let x = layer.inputs.first().map(|i| vals[i.0.index()].as_ref().expect("topological order"));
+        let x = layer
+            .inputs
+            .first()
+            .map(|i| vals[i.0.index()].as_ref().expect("topological order"));
         let y: Vec<f64> = match &layer.op {
             LayerOp::Input { .. } => input.to_vec(),
             LayerOp::Dense { weights, bias, .. } => {
@@ -91,7 +105,11 @@ pub fn eval_float(g: &LayerGraph, input: &[f64]) -> Vec<f64> {
                 .zip(scale.iter().zip(shift))
                 .map(|(v, (s, t))| v * s.to_f64() + t.to_f64())
                 .collect(),
-            LayerOp::Relu => x.expect("ReLU has an input").iter().map(|v| v.max(0.0)).collect(),
+            LayerOp::Relu => x
+                .expect("ReLU has an input")
+                .iter()
+                .map(|v| v.max(0.0))
+                .collect(),
             LayerOp::Quantize { .. } => x.expect("Quantize has an input").clone(),
             LayerOp::Output => {
                 let v = x.expect("Output has an input").clone();
@@ -107,14 +125,37 @@ pub fn eval_float(g: &LayerGraph, input: &[f64]) -> Vec<f64> {
 /// One instruction of a compiled dataflow program; operands are slots (= node indices).
 #[derive(Clone, Debug)]
 enum Instr {
-    Input { port: u32 },
-    Const { value: i128 },
+    Input {
+        port: u32,
+    },
+    Const {
+        value: i128,
+    },
     /// `±a << ka ± b << kb` with both shifts non-negative (alignment to the result's binary point).
-    Add { a: u32, ka: u32, na: bool, b: u32, kb: u32, nb: bool },
-    Scale { a: u32, k: u32, neg: bool },
-    Relu { a: u32 },
-    Quant { a: u32, src_frac: i32, q: Quantizer },
-    Copy { a: u32 },
+    Add {
+        a: u32,
+        ka: u32,
+        na: bool,
+        b: u32,
+        kb: u32,
+        nb: bool,
+    },
+    Scale {
+        a: u32,
+        k: u32,
+        neg: bool,
+    },
+    Relu {
+        a: u32,
+    },
+    Quant {
+        a: u32,
+        src_frac: i32,
+        q: Quantizer,
+    },
+    Copy {
+        a: u32,
+    },
 }
 
 /// A dataflow graph compiled for fast exact evaluation.
@@ -154,13 +195,17 @@ impl Program {
                         k: (rf - (frac(a.src) - a.shift)) as u32,
                         neg: a.neg,
                     },
-                    Op::Relu { a } => Instr::Relu { a: a.index() as u32 },
+                    Op::Relu { a } => Instr::Relu {
+                        a: a.index() as u32,
+                    },
                     Op::Quant { a, q } => Instr::Quant {
                         a: a.index() as u32,
                         src_frac: frac(*a),
                         q: *q,
                     },
-                    Op::Reg { a } | Op::Output { a, .. } => Instr::Copy { a: a.index() as u32 },
+                    Op::Reg { a } | Op::Output { a, .. } => Instr::Copy {
+                        a: a.index() as u32,
+                    },
                 }
             })
             .collect();
@@ -186,9 +231,14 @@ impl Program {
             s[k] = match *ins {
                 Instr::Input { port } => input[port as usize],
                 Instr::Const { value } => value,
-                Instr::Add { a, ka, na, b, kb, nb } => {
-                    sgn(na, s[a as usize] << ka) + sgn(nb, s[b as usize] << kb)
-                }
+                Instr::Add {
+                    a,
+                    ka,
+                    na,
+                    b,
+                    kb,
+                    nb,
+                } => sgn(na, s[a as usize] << ka) + sgn(nb, s[b as usize] << kb),
                 Instr::Scale { a, k, neg } => sgn(neg, s[a as usize] << k),
                 Instr::Relu { a } => s[a as usize].max(0),
                 Instr::Quant { a, src_frac, q } => q.apply(s[a as usize], src_frac),
@@ -216,7 +266,12 @@ impl Program {
 /// The value of one op given its operands' values (mantissas at their nodes' binary points); the
 /// result is at the op's own binary point `frac`. This is the reference rule for a single node; constant
 /// folding uses it, and [`Program`] (precompiled shifts) must agree with it.
-pub fn eval_op(dfg: &Dfg, op: &Op, frac: i32, value: impl Fn(crate::ir::dfg::ValueId) -> i128) -> i128 {
+pub fn eval_op(
+    dfg: &Dfg,
+    op: &Op,
+    frac: i32,
+    value: impl Fn(crate::ir::dfg::ValueId) -> i128,
+) -> i128 {
     let term = |t: &crate::ir::dfg::Term| {
         let f = dfg.node(t.src).iv.frac - t.shift;
         let v = align(value(t.src), f, frac);

@@ -111,7 +111,10 @@ impl Op {
             Op::Relu { a } => Op::Relu { a: f(*a) },
             Op::Quant { a, q } => Op::Quant { a: f(*a), q: *q },
             Op::Reg { a } => Op::Reg { a: f(*a) },
-            Op::Output { a, port } => Op::Output { a: f(*a), port: *port },
+            Op::Output { a, port } => Op::Output {
+                a: f(*a),
+                port: *port,
+            },
         }
     }
 }
@@ -163,10 +166,15 @@ pub fn op_interval(
             let ia = term_interval(a, operand(a.src));
             let ib = term_interval(b, operand(b.src));
             let frac = ia.frac.max(ib.frac);
-            if (frac - ia.frac.min(ib.frac)) as i64 + 2 > crate::fixed::MAX_WIDTH as i64 {
-                return Err(TooWide { bits: 128 });
-            }
-            let (ia, ib) = (ia.at_frac(frac), ib.at_frac(frac));
+            let widest = |i: &Interval| i.fixed_type().width + (frac - i.frac) as u32;
+            let (ia, ib) = match (ia.checked_at_frac(frac), ib.checked_at_frac(frac)) {
+                (Some(a), Some(b)) => (a, b),
+                _ => {
+                    return Err(TooWide {
+                        bits: widest(&ia).max(widest(&ib)),
+                    })
+                }
+            };
             let lo = ia.lo.checked_add(ib.lo).ok_or(TooWide { bits: 128 })?;
             let hi = ia.hi.checked_add(ib.hi).ok_or(TooWide { bits: 128 })?;
             check(Interval { lo, hi, frac })
@@ -180,7 +188,21 @@ pub fn op_interval(
                 frac: i.frac,
             })
         }
-        Op::Quant { a, q } => check(q.range(operand(*a))),
+        Op::Quant { a, q } => {
+            let src = operand(*a);
+            // The rounding shift (either way) must stay inside the exact arithmetic.
+            let ok = if src.frac < q.ty.frac {
+                src.checked_at_frac(q.ty.frac).is_some()
+            } else {
+                ((src.frac - q.ty.frac) as u32) < crate::fixed::MAX_WIDTH
+            };
+            if !ok {
+                return Err(TooWide {
+                    bits: src.fixed_type().width + (src.frac - q.ty.frac).unsigned_abs(),
+                });
+            }
+            check(q.range(src))
+        }
         Op::Reg { a } | Op::Output { a, .. } => Ok(operand(*a)),
     }
 }
@@ -204,6 +226,8 @@ pub struct LayerInfo {
     pub name: String,
     /// The model.json op it came from ("Dense", "ReLU", ...).
     pub kind: String,
+    /// Its place in model.json (`nodes[k]`).
+    pub path: String,
 }
 
 /// The dataflow graph of a whole design.
@@ -319,7 +343,8 @@ impl Dfg {
                 continue;
             }
             let n = self.node(v);
-            let op = n.op.map_operands(|s| map[s.index()].expect("kept node uses a deleted node"));
+            let op =
+                n.op.map_operands(|s| map[s.index()].expect("kept node uses a deleted node"));
             let operands = op.operands();
             let id = ValueId(out.graph.add_node(Node { op, ..n.clone() }));
             for (port, src) in operands.into_iter().enumerate() {
@@ -332,7 +357,9 @@ impl Dfg {
 
     /// Count of nodes per kind (for tests and reports).
     pub fn count(&self, kind: &str) -> usize {
-        self.ids().filter(|v| self.node(*v).op.kind() == kind).count()
+        self.ids()
+            .filter(|v| self.node(*v).op.kind() == kind)
+            .count()
     }
 }
 

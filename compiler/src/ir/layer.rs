@@ -32,11 +32,29 @@ impl Const {
             frac: self.frac + o.frac,
         }
     }
+    /// Exact product, or `None` if it would not fit the exact arithmetic.
+    pub fn checked_mul(&self, o: &Const) -> Option<Const> {
+        let m = self.m.checked_mul(o.m)?;
+        let c = Const {
+            m,
+            frac: self.frac + o.frac,
+        };
+        (m.unsigned_abs() < 1u128 << crate::fixed::MAX_WIDTH).then_some(c)
+    }
+    /// Exact sum, or `None` if it would not fit the exact arithmetic.
+    pub fn checked_add(&self, o: &Const) -> Option<Const> {
+        let frac = self.frac.max(o.frac);
+        let a = crate::fixed::Interval::point(self.m, self.frac).checked_at_frac(frac)?;
+        let b = crate::fixed::Interval::point(o.m, o.frac).checked_at_frac(frac)?;
+        let m = a.lo.checked_add(b.lo)?;
+        (m.unsigned_abs() < 1u128 << crate::fixed::MAX_WIDTH).then_some(Const { m, frac })
+    }
     /// Exact sum.
     pub fn add(&self, o: &Const) -> Const {
         let frac = self.frac.max(o.frac);
         Const {
-            m: crate::fixed::align(self.m, self.frac, frac) + crate::fixed::align(o.m, o.frac, frac),
+            m: crate::fixed::align(self.m, self.frac, frac)
+                + crate::fixed::align(o.m, o.frac, frac),
             frac,
         }
     }
@@ -78,7 +96,10 @@ pub enum LayerOp {
         bias: Vec<Const>,
     },
     /// `y[j] = x[j]·scale[j] + shift[j]`, exact.
-    BatchNorm { scale: Vec<Const>, shift: Vec<Const> },
+    BatchNorm {
+        scale: Vec<Const>,
+        shift: Vec<Const>,
+    },
     /// `max(x, 0)`.
     Relu,
     /// Per-element rounding and overflow.
@@ -108,6 +129,8 @@ pub struct Layer {
     pub inputs: Vec<LayerId>,
     /// Number of elements the layer produces.
     pub len: u32,
+    /// Where the layer is in model.json (`nodes[k]`), for messages.
+    pub path: String,
 }
 
 /// The validated model.

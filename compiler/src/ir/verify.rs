@@ -14,7 +14,11 @@ use std::collections::HashSet;
 /// with ops, exactly one Input, at least one Output, no Output feeds anything.
 pub fn verify_layers(g: &LayerGraph) -> Result<(), String> {
     if g.order.len() != g.graph.node_count() {
-        return Err(format!("order lists {} layers, the graph has {}", g.order.len(), g.graph.node_count()));
+        return Err(format!(
+            "order lists {} layers, the graph has {}",
+            g.order.len(),
+            g.graph.node_count()
+        ));
     }
     let mut seen = HashSet::new();
     let mut inputs = 0;
@@ -23,14 +27,20 @@ pub fn verify_layers(g: &LayerGraph) -> Result<(), String> {
         let l = g.layer(id);
         for (port, inp) in l.inputs.iter().enumerate() {
             if !seen.contains(inp) {
-                return Err(format!("layer {:?} uses a layer that is not before it", l.name));
+                return Err(format!(
+                    "layer {:?} uses a layer that is not before it",
+                    l.name
+                ));
             }
             let ok = g
                 .graph
                 .edges_directed(id.0, Direction::Incoming)
                 .any(|e| e.source() == inp.0 && *e.weight() as usize == port);
             if !ok {
-                return Err(format!("layer {:?}: input {port} has no graph edge", l.name));
+                return Err(format!(
+                    "layer {:?}: input {port} has no graph edge",
+                    l.name
+                ));
             }
             if matches!(g.layer(*inp).op, LayerOp::Output) {
                 return Err(format!("layer {:?} reads an Output", l.name));
@@ -45,14 +55,21 @@ pub fn verify_layers(g: &LayerGraph) -> Result<(), String> {
                 inputs += 1;
                 l.inputs.is_empty() && q.len() == l.len as usize
             }
-            LayerOp::Dense { n_in, n_out, weights, bias } => {
+            LayerOp::Dense {
+                n_in,
+                n_out,
+                weights,
+                bias,
+            } => {
                 in_len == Some(*n_in)
                     && *n_out == l.len
                     && bias.len() == *n_out as usize
                     && weights.iter().all(|w| w.i < *n_in && w.j < *n_out)
             }
             LayerOp::BatchNorm { scale, shift } => {
-                in_len == Some(l.len) && scale.len() == l.len as usize && shift.len() == l.len as usize
+                in_len == Some(l.len)
+                    && scale.len() == l.len as usize
+                    && shift.len() == l.len as usize
             }
             LayerOp::Relu => in_len == Some(l.len),
             LayerOp::Quantize { q } => in_len == Some(l.len) && q.len() == l.len as usize,
@@ -62,7 +79,11 @@ pub fn verify_layers(g: &LayerGraph) -> Result<(), String> {
             }
         };
         if !ok {
-            return Err(format!("layer {:?} ({}) has inconsistent lengths", l.name, l.op.kind()));
+            return Err(format!(
+                "layer {:?} ({}) has inconsistent lengths",
+                l.name,
+                l.op.kind()
+            ));
         }
         seen.insert(id);
     }
@@ -99,9 +120,15 @@ pub fn verify_dfg(g: &Dfg, cx: &PassContext) -> Result<(), String> {
         if g.graph.edges_directed(v.0, Direction::Incoming).count() != ops.len() {
             return Err(format!("{v} has stray input edges"));
         }
-        let want = op_interval(&n.op, |o| g.node(o).iv, &g.inputs).map_err(|e| format!("{v}: {e:?}"))?;
+        let want =
+            op_interval(&n.op, |o| g.node(o).iv, &g.inputs).map_err(|e| format!("{v}: {e:?}"))?;
         if want != n.iv {
-            return Err(format!("{v} ({}) carries interval {:?}, its rule gives {:?}", n.op.kind(), n.iv, want));
+            return Err(format!(
+                "{v} ({}) carries interval {:?}, its rule gives {:?}",
+                n.op.kind(),
+                n.iv,
+                want
+            ));
         }
         if n.iv.fixed_type().width > MAX_WIDTH {
             return Err(format!("{v} is {} bits wide", n.iv.fixed_type().width));
@@ -110,7 +137,11 @@ pub fn verify_dfg(g: &Dfg, cx: &PassContext) -> Result<(), String> {
             Op::Input { port } => in_ports.push(port),
             Op::Output { port, .. } => out_ports.push(port),
             Op::Reg { .. } => regs += 1,
-            Op::Const { .. } | Op::Add { .. } | Op::Scale { .. } | Op::Relu { .. } | Op::Quant { .. } => {}
+            Op::Const { .. }
+            | Op::Add { .. }
+            | Op::Scale { .. }
+            | Op::Relu { .. }
+            | Op::Quant { .. } => {}
         }
         if n.stage.is_some() {
             scheduled += 1;
@@ -129,7 +160,10 @@ pub fn verify_dfg(g: &Dfg, cx: &PassContext) -> Result<(), String> {
     in_ports.sort();
     out_ports.sort();
     if in_ports != (0..g.inputs.len() as u32).collect::<Vec<_>>() {
-        return Err(format!("input ports {in_ports:?} do not match {} declared inputs", g.inputs.len()));
+        return Err(format!(
+            "input ports {in_ports:?} do not match {} declared inputs",
+            g.inputs.len()
+        ));
     }
     if out_ports.is_empty() || out_ports != (0..out_ports.len() as u32).collect::<Vec<_>>() {
         return Err(format!("output ports {out_ports:?} are not 0..n"));

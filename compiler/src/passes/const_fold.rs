@@ -38,16 +38,17 @@ impl DfgPass for ConstFold {
 
 /// The user-facing error for a value wider than the exact arithmetic supports.
 pub fn too_wide(dfg: &Dfg, layer: LayerTag, e: TooWide) -> Diagnostic {
-    let name = dfg
-        .layers
-        .get(layer.0 as usize)
-        .map(|l| l.name.as_str())
-        .unwrap_or("?");
-    Diagnostic::error(format!(
+    let info = dfg.layers.get(layer.0 as usize);
+    let name = info.map(|l| l.name.as_str()).unwrap_or("?");
+    let d = Diagnostic::error(format!(
         "layer {name:?} needs intermediate values of {} bits or more; at most {MAX_WIDTH} bits are supported",
         e.bits
     ))
-    .help("narrow the input or weight types, or quantise between layers")
+    .help("narrow the input or weight types, or quantise between layers");
+    match info {
+        Some(l) => d.at(l.path.clone()),
+        None => d,
+    }
 }
 
 fn is_const(g: &Dfg, v: ValueId) -> bool {
@@ -91,7 +92,13 @@ pub fn add_simplified(g: &mut Dfg, op: Op, layer: LayerTag) -> Result<ValueId> {
             _ => unreachable!("checked: all operands are constants"),
         });
         return g
-            .add(Op::Const { value, frac: iv.frac }, layer)
+            .add(
+                Op::Const {
+                    value,
+                    frac: iv.frac,
+                },
+                layer,
+            )
             .map_err(|e| too_wide(g, layer, e));
     }
     let simplified = match &op {

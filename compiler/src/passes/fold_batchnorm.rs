@@ -25,14 +25,36 @@ impl LayerPass for FoldBatchNorm {
             if g.users(src).len() != 1 {
                 continue;
             }
-            let LayerOp::Dense { weights, bias, .. } = &mut g.layer_mut(src).op else {
+            let LayerOp::Dense { weights, bias, .. } = &g.layer(src).op else {
                 continue;
             };
-            for w in weights.iter_mut() {
-                w.w = w.w.mul(&scale[w.j as usize]).normalized();
-            }
-            for (j, b) in bias.iter_mut().enumerate() {
-                *b = b.mul(&scale[j]).add(&shift[j]).normalized();
+            // Fold only when every folded constant stays inside the exact arithmetic; otherwise the
+            // BatchNorm stays and is lowered on its own (still exact).
+            let new_w: Option<Vec<_>> = weights
+                .iter()
+                .map(|w| {
+                    w.w.checked_mul(&scale[w.j as usize])
+                        .map(|c| crate::ir::layer::Weight {
+                            w: c.normalized(),
+                            ..*w
+                        })
+                })
+                .collect();
+            let new_b: Option<Vec<_>> = bias
+                .iter()
+                .enumerate()
+                .map(|(j, b)| {
+                    b.checked_mul(&scale[j])
+                        .and_then(|p| p.checked_add(&shift[j]))
+                        .map(|c| c.normalized())
+                })
+                .collect();
+            let (Some(new_w), Some(new_b)) = (new_w, new_b) else {
+                continue;
+            };
+            if let LayerOp::Dense { weights, bias, .. } = &mut g.layer_mut(src).op {
+                *weights = new_w;
+                *bias = new_b;
             }
             g.replace_uses(bn, src);
             g.remove(bn);

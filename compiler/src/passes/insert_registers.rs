@@ -60,7 +60,9 @@ impl DfgPass for InsertRegisters {
             if let Some(e) = err {
                 return Err(e);
             }
-            let id = out.add(op, n.layer).map_err(|e| too_wide(&out, n.layer, e))?;
+            let id = out
+                .add(op, n.layer)
+                .map_err(|e| too_wide(&out, n.layer, e))?;
             let Node { stage, name, .. } = n.clone();
             out.node_mut(id).stage = stage;
             out.node_mut(id).name = name;

@@ -38,7 +38,8 @@ pub fn lower(g: &LayerGraph, _cx: &PassContext) -> Result<Dfg> {
         model_name: g.name.clone(),
         ..Dfg::default()
     };
-    let mut vals: Vec<Option<Vec<ValueId>>> = vec![None; g.graph.capacity().0.max(g.graph.node_count())];
+    let mut vals: Vec<Option<Vec<ValueId>>> =
+        vec![None; g.graph.capacity().0.max(g.graph.node_count())];
     let mut in_port = 0u32;
     let mut out_port = 0u32;
     for &id in &g.order {
@@ -47,6 +48,7 @@ pub fn lower(g: &LayerGraph, _cx: &PassContext) -> Result<Dfg> {
         dfg.layers.push(LayerInfo {
             name: layer.name.clone(),
             kind: layer.op.kind().to_string(),
+            path: layer.path.clone(),
         });
         let x: Vec<ValueId> = layer
             .inputs
@@ -66,11 +68,22 @@ pub fn lower(g: &LayerGraph, _cx: &PassContext) -> Result<Dfg> {
                 }
                 ys
             }
-            LayerOp::Dense { weights, bias, n_out, .. } => {
+            LayerOp::Dense {
+                weights,
+                bias,
+                n_out,
+                ..
+            } => {
                 let mut terms: Vec<Vec<Term>> = vec![Vec::new(); *n_out as usize];
                 let mut consts: Vec<Const> = bias.clone();
                 for w in weights {
-                    add_product(&dfg, x[w.i as usize], &w.w, &mut terms[w.j as usize], &mut consts[w.j as usize]);
+                    add_product(
+                        &dfg,
+                        x[w.i as usize],
+                        &w.w,
+                        &mut terms[w.j as usize],
+                        &mut consts[w.j as usize],
+                    );
                 }
                 terms
                     .into_iter()
@@ -95,7 +108,7 @@ pub fn lower(g: &LayerGraph, _cx: &PassContext) -> Result<Dfg> {
             LayerOp::Quantize { q } => x
                 .iter()
                 .zip(q)
-                .map(|(&a, q)| add_simplified(&mut dfg, Op::Quant { a, q: *q }, tag))
+                .map(|(&a, q)| quantize(&mut dfg, a, q, tag))
                 .collect::<Result<Vec<_>>>()?,
             LayerOp::Output => {
                 let mut ys = Vec::with_capacity(x.len());
@@ -112,6 +125,26 @@ pub fn lower(g: &LayerGraph, _cx: &PassContext) -> Result<Dfg> {
         vals[id.0.index()] = Some(y);
     }
     Ok(dfg)
+}
+
+/// A quantiser that both rounds with an adder and saturates becomes two nodes (an exact rounding into a
+/// type wide enough to never wrap, then the overflow step), so the scheduler may put a register between
+/// the carry chain and the saturation logic. Values are unchanged: the first step cannot overflow.
+fn quantize(
+    dfg: &mut Dfg,
+    a: ValueId,
+    q: &crate::fixed::Quantizer,
+    tag: LayerTag,
+) -> Result<ValueId> {
+    let src = dfg.node(a).iv;
+    let saturating = q.overflow != crate::fixed::Overflow::Wrap && q.can_overflow(src);
+    if !(saturating && q.needs_round_adder(src)) {
+        return add_simplified(dfg, Op::Quant { a, q: *q }, tag);
+    }
+    let wide = q.rounded_range(src).fixed_type();
+    let round = crate::fixed::Quantizer::new(wide, q.rounding, crate::fixed::Overflow::Wrap);
+    let r = add_simplified(dfg, Op::Quant { a, q: round }, tag)?;
+    add_simplified(dfg, Op::Quant { a: r, q: *q }, tag)
 }
 
 /// Append the terms of `x · w` (or fold it into `acc` when `x` is a constant).
@@ -137,7 +170,14 @@ fn sum_terms(dfg: &mut Dfg, terms: Vec<Term>, c: Const, tag: LayerTag) -> Result
     let mut level: Vec<Term> = terms;
     let c = c.normalized();
     if !c.is_zero() || level.is_empty() {
-        let k = add_simplified(dfg, Op::Const { value: c.m, frac: c.frac }, tag)?;
+        let k = add_simplified(
+            dfg,
+            Op::Const {
+                value: c.m,
+                frac: c.frac,
+            },
+            tag,
+        )?;
         level.push(Term {
             src: k,
             shift: 0,

@@ -62,7 +62,11 @@ pub fn dfg_pipeline() -> Vec<Box<dyn DfgPass>> {
 }
 
 /// Run layer passes, verifying after each.
-pub fn run_layer_passes(g: &mut LayerGraph, passes: &[Box<dyn LayerPass>], cx: &PassContext) -> Result<()> {
+pub fn run_layer_passes(
+    g: &mut LayerGraph,
+    passes: &[Box<dyn LayerPass>],
+    cx: &PassContext,
+) -> Result<()> {
     if cx.verify {
         verify::verify_layers(g).map_err(|e| Diagnostic::bug("front end", e))?;
     }

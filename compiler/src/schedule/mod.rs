@@ -75,7 +75,11 @@ impl DfgPass for Schedule {
             if matches!(n.op, Op::Output { .. } | Op::Const { .. }) {
                 continue;
             }
-            let ops: Vec<ValueId> = n.op.operands().into_iter().filter(|o| !is_const(g, *o)).collect();
+            let ops: Vec<ValueId> =
+                n.op.operands()
+                    .into_iter()
+                    .filter(|o| !is_const(g, *o))
+                    .collect();
             let mut s = ops.iter().map(|o| stage[o.index()]).max().unwrap_or(0);
             let t0 = ops
                 .iter()
@@ -126,7 +130,11 @@ impl DfgPass for Schedule {
 /// Check a schedule: stages are set and ordered along every edge, registers advance exactly one stage,
 /// and every stage's chained delay fits the clock period. After register insertion, every operand of a
 /// non-register node is in the node's own stage.
-pub fn verify(g: &Dfg, cx: &PassContext, registers_inserted: bool) -> std::result::Result<(), String> {
+pub fn verify(
+    g: &Dfg,
+    cx: &PassContext,
+    registers_inserted: bool,
+) -> std::result::Result<(), String> {
     let dm = &cx.part.delay;
     let budget = cx.clock_ns - dm.ff;
     let mut arrive = vec![0f64; g.graph.node_count()];
@@ -152,7 +160,9 @@ pub fn verify(g: &Dfg, cx: &PassContext, registers_inserted: bool) -> std::resul
                         return Err(format!("{v} at stage {s} uses {o} from a later stage {so}"));
                     }
                     if registers_inserted && so != s {
-                        return Err(format!("{v} at stage {s} reads {o} at stage {so} without a register"));
+                        return Err(format!(
+                            "{v} at stage {s} reads {o} at stage {so} without a register"
+                        ));
                     }
                     if so == s {
                         t0 = t0.max(arrive[o.index()]);
@@ -165,7 +175,9 @@ pub fn verify(g: &Dfg, cx: &PassContext, registers_inserted: bool) -> std::resul
             _ => t0 + op_delay(g, v, dm),
         };
         if t > budget + 1e-9 {
-            return Err(format!("stage {s} needs {t:.3} ns at {v}, more than the {budget:.3} ns the clock allows"));
+            return Err(format!(
+                "stage {s} needs {t:.3} ns at {v}, more than the {budget:.3} ns the clock allows"
+            ));
         }
         arrive[v.index()] = t;
     }

@@ -1,0 +1,113 @@
+//! Random model.json generator for property tests and differential co-simulation: small feed-forward
+//! models with random shapes, per-tensor and per-element types, zero (pruned) weights, BatchNorm, ReLU,
+//! quantisers with every rounding and overflow mode, and several outputs. Deterministic for a seed.
+//! It produces text (so the front end is exercised too); it must never produce an invalid model.
+
+use crate::fixed::{Overflow, Rounding};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+
+fn ty(rng: &mut ChaCha8Rng, max_w: u32) -> (bool, u32, i32) {
+    let signed = rng.gen_bool(0.7);
+    let w = rng.gen_range(1..=max_w);
+    let i = rng.gen_range(-3..=(w as i32 + 3));
+    (signed, w, i)
+}
+
+fn ty_str(t: (bool, u32, i32)) -> String {
+    format!("{}fixed<{},{}>", if t.0 { "" } else { "u" }, t.1, t.2)
+}
+
+fn mant(rng: &mut ChaCha8Rng, t: (bool, u32, i32), zero_p: f64) -> i64 {
+    if rng.gen_bool(zero_p) {
+        return 0;
+    }
+    let (lo, hi) = if t.0 {
+        (-(1i64 << (t.1 - 1)), (1i64 << (t.1 - 1)) - 1)
+    } else {
+        (0, (1i64 << t.1) - 1)
+    };
+    rng.gen_range(lo..=hi)
+}
+
+fn tensor(rng: &mut ChaCha8Rng, shape: &[usize], max_w: u32, zero_p: f64) -> Value {
+    let n: usize = shape.iter().product();
+    if rng.gen_bool(0.3) {
+        let types: Vec<(bool, u32, i32)> = (0..n).map(|_| ty(rng, max_w)).collect();
+        let data: Vec<i64> = types.iter().map(|t| mant(rng, *t, zero_p)).collect();
+        json!({"shape": shape, "types": types.iter().map(|t| ty_str(*t)).collect::<Vec<_>>(), "data": data})
+    } else {
+        let t = ty(rng, max_w);
+        let data: Vec<i64> = (0..n).map(|_| mant(rng, t, zero_p)).collect();
+        json!({"shape": shape, "type": ty_str(t), "data": data})
+    }
+}
+
+fn quantizer(rng: &mut ChaCha8Rng) -> String {
+    let t = ty(rng, 12);
+    let r = Rounding::ALL[rng.gen_range(0..Rounding::ALL.len())];
+    let o = Overflow::ALL[rng.gen_range(0..Overflow::ALL.len())];
+    format!(
+        "{}fixed<{},{},{},{}>",
+        if t.0 { "" } else { "u" },
+        t.1,
+        t.2,
+        r.name(),
+        o.name()
+    )
+}
+
+/// A random model.json text.
+pub fn random_model(seed: u64) -> String {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut nodes = vec![];
+    let mut n = rng.gen_range(1..=5usize);
+    let input_t = ty(&mut rng, 14);
+    nodes.push(json!({"name": "x", "op": "Input", "shape": [n], "type": ty_str(input_t)}));
+    let mut prev = "x".to_string();
+    let mut outputs = 0;
+    let blocks = rng.gen_range(1..=3);
+    for b in 0..blocks {
+        let n_out = rng.gen_range(1..=5usize);
+        let zero_p = if rng.gen_bool(0.3) { 0.6 } else { 0.1 };
+        let mut dense = json!({"name": format!("dense{b}"), "op": "Dense", "inputs": [prev],
+            "weight": tensor(&mut rng, &[n, n_out], 8, zero_p)});
+        if rng.gen_bool(0.7) {
+            dense["bias"] = tensor(&mut rng, &[n_out], 10, 0.2);
+        }
+        nodes.push(dense);
+        prev = format!("dense{b}");
+        n = n_out;
+        if rng.gen_bool(0.3) {
+            nodes.push(
+                json!({"name": format!("bn{b}"), "op": "BatchNorm", "inputs": [prev],
+                "scale": tensor(&mut rng, &[n], 6, 0.1), "shift": tensor(&mut rng, &[n], 8, 0.2)}),
+            );
+            prev = format!("bn{b}");
+        }
+        if rng.gen_bool(0.6) {
+            nodes.push(json!({"name": format!("relu{b}"), "op": "ReLU", "inputs": [prev]}));
+            prev = format!("relu{b}");
+        }
+        if rng.gen_bool(0.3) {
+            // A tap: an extra output in the middle of the network.
+            nodes.push(json!({"name": format!("tap{b}"), "op": "Output", "inputs": [prev]}));
+            outputs += 1;
+        }
+        if rng.gen_bool(0.8) || b + 1 < blocks {
+            let q = if rng.gen_bool(0.3) {
+                json!({"name": format!("q{b}"), "op": "Quantize", "inputs": [prev],
+                       "types": (0..n).map(|_| quantizer(&mut rng)).collect::<Vec<_>>()})
+            } else {
+                json!({"name": format!("q{b}"), "op": "Quantize", "inputs": [prev], "type": quantizer(&mut rng)})
+            };
+            nodes.push(q);
+            prev = format!("q{b}");
+        }
+    }
+    nodes.push(json!({"name": "y", "op": "Output", "inputs": [prev]}));
+    let _ = outputs;
+    let model = json!({"format": "fastml-model", "version": 1, "name": format!("random_{seed}"), "nodes": nodes});
+    serde_json::to_string_pretty(&model).unwrap_or_default()
+}
