@@ -1,0 +1,213 @@
+//! The compiler computes what QKeras computed on real jets: the golden model of `qkeras_3layer` on the 8
+//! real, scaled jets of the hls4ml tutorial's test set, followed by a float softmax, against QKeras's
+//! own outputs (`y_qkeras.npy`, saved by hls4ml's test script from `model.predict`).
+//!
+//! QKeras fed the jets unquantised, so a variant of the model with an input type wide enough to hold
+//! them (`fixed<32,6>`) must agree to 1e-5; with the shipped `fixed<16,6>` input (hls4ml's setting) the
+//! predicted classes must agree. The `predict` command must print the same exact numbers.
+
+use fastml_compile::fixed::to_decimal;
+use fastml_compile::golden::eval_layers;
+use fastml_compile::ir::layer::{LayerGraph, LayerOp};
+use fastml_compile::{frontend, Options};
+use fastml_tests::{repo, run, shared};
+
+const BIN: &str = env!("CARGO_BIN_EXE_fastml-compile-e2e");
+
+fn jets() -> Vec<Vec<f64>> {
+    let text =
+        std::fs::read_to_string(shared().join("reference/test-hls4ml-backend/data_X_inputs.dat"))
+            .expect("../shared/reference is beside the repository");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            l.split_whitespace()
+                .map(|t| t.parse().expect("number"))
+                .collect()
+        })
+        .collect()
+}
+
+/// The first `rows` rows of a little-endian float32 .npy with shape (N, 5).
+fn npy_rows(rows: usize) -> Vec<Vec<f64>> {
+    let bytes = std::fs::read(shared().join("reference/hls4ml-super/tb_data/y_qkeras.npy"))
+        .expect("y_qkeras.npy");
+    assert_eq!(&bytes[..6], b"\x93NUMPY");
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = String::from_utf8_lossy(&bytes[10..10 + header_len]);
+    assert!(
+        header.contains("'<f4'") && header.contains("False"),
+        "{header}"
+    );
+    let data = &bytes[10 + header_len..];
+    (0..rows)
+        .map(|r| {
+            (0..5)
+                .map(|c| {
+                    let k = (r * 5 + c) * 4;
+                    f32::from_le_bytes([data[k], data[k + 1], data[k + 2], data[k + 3]]) as f64
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn softmax(z: &[f64]) -> Vec<f64> {
+    let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
+    let s: f64 = e.iter().sum();
+    e.iter().map(|v| v / s).collect()
+}
+
+fn argmax(v: &[f64]) -> usize {
+    v.iter()
+        .enumerate()
+        .fold(0, |b, (i, x)| if *x > v[b] { i } else { b })
+}
+
+fn model_with_input(ty: &str) -> LayerGraph {
+    let path = repo().join("models/qkeras_3layer/model.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("model")).expect("json");
+    let input = v["nodes"]
+        .as_array_mut()
+        .expect("nodes")
+        .iter_mut()
+        .find(|n| n["op"] == "Input")
+        .expect("an Input");
+    input["type"] = serde_json::json!(ty);
+    frontend::parse_model(&v.to_string(), "qkeras_3layer variant").expect("valid")
+}
+
+/// Golden-model logits (exact, shown as f64) of real-valued inputs.
+fn logits(model: &LayerGraph, xs: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let design = fastml_compile::compile(model, &Options::default()).expect("compiles");
+    let LayerOp::Input { q } = &design
+        .layers
+        .layer(design.layers.input().expect("input"))
+        .op
+    else {
+        unreachable!()
+    };
+    xs.iter()
+        .map(|x| {
+            let m: Vec<i128> = x
+                .iter()
+                .zip(q)
+                .map(|(v, q)| q.quantize_f64(*v).expect("finite"))
+                .collect();
+            // The hardware's golden model must agree with the specification here too.
+            let hw = fastml_compile::golden::Program::new(&design.dfg).eval(&m);
+            let spec = eval_layers(&design.layers, &m);
+            for ((h, s), f) in hw
+                .iter()
+                .zip(&spec)
+                .zip(&fastml_compile::golden::Program::new(&design.dfg).output_fracs)
+            {
+                assert_eq!(
+                    fastml_compile::ir::layer::Const { m: *h, frac: *f }.normalized(),
+                    s.normalized()
+                );
+            }
+            spec.iter().map(|c| c.to_f64()).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn wide_input_variant_matches_qkeras_to_1e5() {
+    let xs = jets();
+    assert_eq!(xs.len(), 8);
+    let want = npy_rows(8);
+    let got = logits(&model_with_input("fixed<32,6>"), &xs);
+    let mut worst: f64 = 0.0;
+    for (z, y) in got.iter().zip(&want) {
+        for (a, b) in softmax(z).iter().zip(y) {
+            worst = worst.max((a - b).abs());
+        }
+    }
+    eprintln!("max |softmax(golden) - y_qkeras| = {worst:e}");
+    assert!(worst < 1e-5, "max |softmax(golden) - y_qkeras| = {worst}");
+}
+
+#[test]
+fn shipped_model_predicts_the_same_classes_as_qkeras() {
+    let xs = jets();
+    let want = npy_rows(8);
+    let got = logits(&model_with_input("fixed<16,6>"), &xs);
+    for (k, (z, y)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(argmax(z), argmax(y), "jet {k}: {z:?} vs {y:?}");
+    }
+}
+
+#[test]
+fn predict_command_prints_the_exact_golden_outputs() {
+    let dir = tempfile::tempdir().expect("temp");
+    let input = shared().join("reference/test-hls4ml-backend/data_X_inputs.dat");
+    let model_path = repo().join("models/qkeras_3layer/model.json");
+    let r = run(
+        BIN,
+        &[
+            "predict",
+            model_path.to_str().expect("utf-8"),
+            "--input",
+            input.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let model = frontend::load_model(&model_path).expect("model");
+    let design = fastml_compile::compile(&model, &Options::default()).expect("compiles");
+    let LayerOp::Input { q } = &design
+        .layers
+        .layer(design.layers.input().expect("input"))
+        .op
+    else {
+        unreachable!()
+    };
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 8);
+    for (x, line) in jets().iter().zip(lines) {
+        let m: Vec<i128> = x
+            .iter()
+            .zip(q)
+            .map(|(v, q)| q.quantize_f64(*v).expect("finite"))
+            .collect();
+        let want: Vec<String> = eval_layers(&design.layers, &m)
+            .iter()
+            .map(|c| to_decimal(c.m, c.frac))
+            .collect();
+        assert_eq!(line, want.join(" "));
+    }
+    // --output writes the same text to a file, and --float gives the unquantised network's outputs.
+    let r2 = run(
+        BIN,
+        &[
+            "predict",
+            model_path.to_str().expect("utf-8"),
+            "--input",
+            input.to_str().expect("utf-8"),
+            "--output",
+            "y.txt",
+        ],
+        dir.path(),
+    );
+    assert_eq!(r2.code, 0, "{}", r2.stderr);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("y.txt")).expect("y.txt"),
+        r.stdout
+    );
+    let rf = run(
+        BIN,
+        &[
+            "predict",
+            model_path.to_str().expect("utf-8"),
+            "--input",
+            input.to_str().expect("utf-8"),
+            "--float",
+        ],
+        dir.path(),
+    );
+    assert_eq!(rf.code, 0, "{}", rf.stderr);
+    assert_eq!(rf.stdout.lines().count(), 8);
+}
