@@ -17,9 +17,13 @@ pub enum Level {
     Bug,
 }
 
-/// One diagnostic.
+/// One diagnostic (boxed, so `Result<T, Diagnostic>` stays one pointer wide on the happy path).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Diagnostic {
+pub struct Diagnostic(Box<Fields>);
+
+/// What a diagnostic says; reach the fields through `Deref` (`d.message`, `d.path`, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fields {
     pub level: Level,
     /// The file concerned (as the user named it).
     pub file: Option<String>,
@@ -32,20 +36,33 @@ pub struct Diagnostic {
     pub help: Option<String>,
 }
 
+impl std::ops::Deref for Diagnostic {
+    type Target = Fields;
+    fn deref(&self) -> &Fields {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Diagnostic {
+    fn deref_mut(&mut self) -> &mut Fields {
+        &mut self.0
+    }
+}
+
 impl Diagnostic {
     pub fn error(message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
+        Diagnostic(Box::new(Fields {
             level: Level::Error,
             file: None,
             path: None,
             line_col: None,
             message: message.into(),
             help: None,
-        }
+        }))
     }
     /// An internal error: names the stage (usually a pass) that broke an invariant.
     pub fn bug(stage: &str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
+        Diagnostic(Box::new(Fields {
             level: Level::Bug,
             file: None,
             path: None,
@@ -55,7 +72,7 @@ impl Diagnostic {
                 "this is a bug in fastml-compile, not in your model; please report it with the model.json"
                     .into(),
             ),
-        }
+        }))
     }
     pub fn at(mut self, path: impl Into<String>) -> Diagnostic {
         self.path = Some(path.into());

@@ -46,13 +46,12 @@ pub fn generate(types: &[FixedType], n: usize, seed: u64) -> Vec<Vec<i128>> {
     out
 }
 
+/// Input vectors as read (the real numbers) and as quantised (mantissas at the input types).
+pub type RealVectors = (Vec<Vec<f64>>, Vec<Vec<i128>>);
+
 /// Read real-valued input vectors (one per line, whitespace separated; `#` starts a comment) and
 /// quantise each element with its input quantiser.
-pub fn read_real_vectors(
-    text: &str,
-    file: &str,
-    q: &[Quantizer],
-) -> Result<(Vec<Vec<f64>>, Vec<Vec<i128>>)> {
+pub fn read_real_vectors(text: &str, file: &str, q: &[Quantizer]) -> Result<RealVectors> {
     let mut reals = Vec::new();
     let mut mants = Vec::new();
     for (ln, line) in text.lines().enumerate() {

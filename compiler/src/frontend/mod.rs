@@ -456,7 +456,7 @@ impl<'a> Parser<'a> {
         arr.iter()
             .enumerate()
             .map(|(k, d)| match d.as_u64() {
-                Some(x) if x >= 1 && x <= MAX_LEN => Ok(x as u32),
+                Some(x) if (1..=MAX_LEN).contains(&x) => Ok(x as u32),
                 _ => Err(self.err(
                     &format!("{path}[{k}]"),
                     format!(

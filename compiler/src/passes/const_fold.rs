@@ -148,3 +148,53 @@ pub fn add_simplified(g: &mut Dfg, op: Op, layer: LayerTag) -> Result<ValueId> {
         None => g.add(op, layer).map_err(|e| too_wide(g, layer, e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::*;
+
+    #[test]
+    fn a_pruned_neuron_folds_into_the_next_bias() {
+        // Neuron 0 of d1 has only zero weights: its value is the bias 0.75, its ReLU and quantiser fold,
+        // and d2 sees a constant, which joins d2's bias. No node of neuron 0 survives.
+        let g = parse(
+            r#"{"format":"fastml-model","version":1,"nodes":[
+          {"name":"x","op":"Input","shape":[2],"type":"fixed<8,3>"},
+          {"name":"d1","op":"Dense","inputs":["x"],"weight":{"shape":[2,2],"type":"fixed<5,1>","data":[0,3,0,-7]},
+           "bias":{"shape":[2],"type":"fixed<4,1>","data":[6,1]}},
+          {"name":"r","op":"ReLU","inputs":["d1"]},
+          {"name":"q","op":"Quantize","inputs":["r"],"type":"ufixed<4,1,RND,SAT>"},
+          {"name":"d2","op":"Dense","inputs":["q"],"weight":{"shape":[2,1],"type":"fixed<5,1>","data":[5,3]}},
+          {"name":"y","op":"Output","inputs":["d2"]}]}"#,
+        );
+        let mut d = crate::passes::lower_cmvm::lower(&g, &cx()).unwrap();
+        ConstFold.run(&mut d, &cx()).unwrap();
+        crate::passes::dead_code::DeadCode
+            .run(&mut d, &cx())
+            .unwrap();
+        crate::ir::verify::verify_dfg(&d, &cx()).unwrap();
+        assert_dfg_matches(&g, &d, 1000);
+        assert_eq!(d.count("relu"), 1, "only neuron 1 keeps its ReLU:\n{d}");
+        assert_eq!(
+            d.count("const"),
+            2,
+            "d1's bias of neuron 1 and d2's folded bias:\n{d}"
+        );
+    }
+
+    #[test]
+    fn a_relu_of_a_non_negative_value_disappears() {
+        let g = parse(
+            r#"{"format":"fastml-model","version":1,"nodes":[
+          {"name":"x","op":"Input","shape":[2],"type":"ufixed<8,3>"},
+          {"name":"r","op":"ReLU","inputs":["x"]},
+          {"name":"q","op":"Quantize","inputs":["r"],"type":"ufixed<10,3,RND,SAT>"},
+          {"name":"y","op":"Output","inputs":["q"]}]}"#,
+        );
+        let d = crate::passes::lower_cmvm::lower(&g, &cx()).unwrap();
+        // ReLU of an unsigned input and a quantiser that neither rounds nor overflows: plain wires.
+        assert_eq!(d.count("relu") + d.count("quant"), 0, "{d}");
+        assert_dfg_matches(&g, &d, 300);
+    }
+}

@@ -36,3 +36,27 @@ impl DfgPass for DeadCode {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::*;
+
+    #[test]
+    fn unused_inputs_keep_their_port_and_lose_their_logic() {
+        let g = parse(
+            r#"{"format":"fastml-model","version":1,"nodes":[
+          {"name":"x","op":"Input","shape":[3],"type":"fixed<8,3>"},
+          {"name":"d","op":"Dense","inputs":["x"],"weight":{"shape":[3,1],"type":"fixed<5,1>","data":[3,0,5]}},
+          {"name":"side","op":"ReLU","inputs":["x"]},
+          {"name":"y","op":"Output","inputs":["d"]}]}"#,
+        );
+        let mut d = crate::passes::lower_cmvm::lower(&g, &cx()).unwrap();
+        assert_eq!(d.count("relu"), 3, "the unused ReLU layer was lowered");
+        DeadCode.run(&mut d, &cx()).unwrap();
+        crate::ir::verify::verify_dfg(&d, &cx()).unwrap();
+        assert_eq!(d.count("relu"), 0);
+        assert_eq!(d.count("input"), 3, "all three ports stay");
+        assert_dfg_matches(&g, &d, 300);
+    }
+}

@@ -72,3 +72,44 @@ impl DfgPass for InsertRegisters {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::*;
+
+    #[test]
+    fn register_chains_are_shared_and_the_schedule_stays_valid() {
+        let g = parse(
+            r#"{"format":"fastml-model","version":1,"nodes":[
+          {"name":"x","op":"Input","shape":[4],"type":"fixed<16,6>"},
+          {"name":"d1","op":"Dense","inputs":["x"],"weight":{"shape":[4,4],"type":"fixed<8,1>","data":[101,-77,55,-33,91,-13,47,-123,17,29,-61,83,-97,71,-41,59]}},
+          {"name":"d2","op":"Dense","inputs":["d1"],"weight":{"shape":[4,2],"type":"fixed<8,1>","data":[109,-87,43,-21,67,-113,31,79]}},
+          {"name":"y","op":"Output","inputs":["d2"]},
+          {"name":"tap","op":"Output","inputs":["x"]}]}"#,
+        );
+        let mut c = cx();
+        c.clock_ns = 1.0;
+        let mut d = crate::passes::lower_cmvm::lower(&g, &c).unwrap();
+        crate::schedule::Schedule.run(&mut d, &c).unwrap();
+        let latency = d.latency.unwrap();
+        assert!(latency >= 3, "1 ns needs several stages, got {latency}");
+        InsertRegisters.run(&mut d, &c).unwrap();
+        crate::ir::verify::verify_dfg(&d, &c).unwrap();
+        crate::schedule::verify(&d, &c, true).unwrap();
+        assert_dfg_matches(&g, &d, 300);
+        // The tap outputs need each input delayed `latency` times: one chain per input, shared with
+        // the adders that read the inputs at stage 0.
+        let regs_of_inputs = d
+            .ids()
+            .filter(|v| match d.node(*v).op {
+                Op::Reg { a } => {
+                    matches!(d.node(a).op, Op::Input { .. } | Op::Reg { .. })
+                        && d.node(*v).layer.0 == 0
+                }
+                _ => false,
+            })
+            .count();
+        assert_eq!(regs_of_inputs, 4 * latency as usize);
+    }
+}

@@ -309,7 +309,7 @@ pub fn legalize(raw: &str) -> String {
         s.push('n');
     }
     if s.starts_with(|c: char| c.is_ascii_digit()) {
-        s.insert_str(0, "n");
+        s.insert(0, 'n');
     }
     if s.len() > MAX_LEN {
         s.truncate(MAX_LEN - 9);

@@ -225,3 +225,36 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod lowering_tests {
+    use super::*;
+    use crate::testutil::*;
+
+    const MODEL: &str = r#"{"format":"fastml-model","version":1,"nodes":[
+      {"name":"x","op":"Input","shape":[3],"type":"fixed<8,3>"},
+      {"name":"d","op":"Dense","inputs":["x"],"weight":{"shape":[3,2],"types":["fixed<5,1>","fixed<6,3>","fixed<4,4>","fixed<5,1>","fixed<6,-2>","fixed<5,1>"],"data":[7,-3,5,0,-31,15]},
+       "bias":{"shape":[2],"type":"fixed<6,2>","data":[5,-9]}},
+      {"name":"r","op":"ReLU","inputs":["d"]},
+      {"name":"q","op":"Quantize","inputs":["r"],"type":"ufixed<4,2,RND_CONV,SAT>"},
+      {"name":"y","op":"Output","inputs":["q"]}]}"#;
+
+    #[test]
+    fn lowering_is_exact_and_costs_one_adder_per_extra_digit() {
+        let g = parse(MODEL);
+        let d = lower(&g, &cx()).unwrap();
+        crate::ir::verify::verify_dfg(&d, &cx()).unwrap();
+        assert_dfg_matches(&g, &d, 2000);
+        // Column 0: 7 = 8-1 (2 digits), 5 = 4+1 (2), -31 = -32+1 (2), bias: 7 terms -> 6 adders.
+        // Column 1: -3 = -4+1 (2), 0, 15 = 16-1 (2), bias: 5 terms -> 4 adders.
+        assert_eq!(d.count("add"), 10);
+    }
+
+    #[test]
+    fn a_rounding_saturating_quantiser_becomes_two_steps() {
+        let g = parse(MODEL);
+        let d = lower(&g, &cx()).unwrap();
+        // ReLU'd values up to ~30 saturate at 3.75 after RND_CONV rounding: round, then clamp.
+        assert_eq!(d.count("quant"), 4);
+    }
+}
