@@ -122,17 +122,20 @@ pub fn eval_float(g: &LayerGraph, input: &[f64]) -> Vec<f64> {
     outs
 }
 
-/// One instruction of a compiled dataflow program; operands are slots (= node indices).
+/// One instruction of a compiled dataflow program; operands and results are slots.
 #[derive(Clone, Debug)]
 enum Instr {
     Input {
+        dst: u32,
         port: u32,
     },
     Const {
+        dst: u32,
         value: i128,
     },
     /// `±a << ka ± b << kb` with both shifts non-negative (alignment to the result's binary point).
     Add {
+        dst: u32,
         a: u32,
         ka: u32,
         na: bool,
@@ -141,111 +144,205 @@ enum Instr {
         nb: bool,
     },
     Scale {
+        dst: u32,
         a: u32,
         k: u32,
         neg: bool,
     },
     Relu {
+        dst: u32,
         a: u32,
     },
+    /// Quantisers live in a side table so instructions stay small (cache-friendly).
     Quant {
+        dst: u32,
         a: u32,
         src_frac: i32,
-        q: Quantizer,
-    },
-    Copy {
-        a: u32,
+        q: u32,
     },
 }
 
-/// A dataflow graph compiled for fast exact evaluation.
+/// A dataflow graph compiled for fast exact evaluation: registers, outputs and free rewirings share
+/// their source's slot (they compute nothing), and a design whose values all fit 62 bits runs on `i64`.
 #[derive(Clone, Debug)]
 pub struct Program {
     code: Vec<Instr>,
+    quantizers: Vec<Quantizer>,
+    slots: usize,
     outputs: Vec<u32>,
     /// Binary point of every output, in port order.
     pub output_fracs: Vec<i32>,
     pub n_inputs: usize,
+    narrow: bool,
 }
 
+/// Arithmetic the evaluator runs on (`i64` when every value fits, `i128` otherwise).
+trait Word: Copy + Default + Send + Sync {
+    fn from_i128(v: i128) -> Self;
+    fn to_i128(self) -> i128;
+    fn shl(self, k: u32) -> Self;
+    fn neg(self) -> Self;
+    fn add(self, o: Self) -> Self;
+    fn relu(self) -> Self;
+}
+
+macro_rules! word {
+    ($t:ty) => {
+        impl Word for $t {
+            #[inline(always)]
+            fn from_i128(v: i128) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn to_i128(self) -> i128 {
+                self as i128
+            }
+            #[inline(always)]
+            fn shl(self, k: u32) -> Self {
+                self << k
+            }
+            #[inline(always)]
+            fn neg(self) -> Self {
+                -self
+            }
+            #[inline(always)]
+            fn add(self, o: Self) -> Self {
+                self + o
+            }
+            #[inline(always)]
+            fn relu(self) -> Self {
+                self.max(0)
+            }
+        }
+    };
+}
+word!(i64);
+word!(i128);
+
 impl Program {
-    /// Compile a dataflow graph (any stage of the pipeline: registers evaluate as copies).
+    /// Compile a dataflow graph (any stage of the pipeline).
     pub fn new(dfg: &Dfg) -> Program {
         let frac = |v: crate::ir::dfg::ValueId| dfg.node(v).iv.frac;
-        let code = dfg
-            .ids()
-            .map(|v| {
-                let n = dfg.node(v);
-                let rf = n.iv.frac;
-                match &n.op {
-                    Op::Input { port } => Instr::Input { port: *port },
-                    Op::Const { value, frac: f } => Instr::Const {
-                        value: align(*value, *f, rf),
-                    },
-                    Op::Add { a, b } => Instr::Add {
-                        a: a.src.index() as u32,
-                        ka: (rf - (frac(a.src) - a.shift)) as u32,
-                        na: a.neg,
-                        b: b.src.index() as u32,
-                        kb: (rf - (frac(b.src) - b.shift)) as u32,
-                        nb: b.neg,
-                    },
-                    Op::Scale { a } => Instr::Scale {
-                        a: a.src.index() as u32,
-                        k: (rf - (frac(a.src) - a.shift)) as u32,
+        let mut slot = vec![0u32; dfg.graph.node_count()];
+        let mut code = Vec::new();
+        let mut quantizers = Vec::new();
+        let mut slots = 0u32;
+        let mut narrow = true;
+        for v in dfg.ids() {
+            let n = dfg.node(v);
+            let rf = n.iv.frac;
+            narrow &= n.iv.fixed_type().width <= 62;
+            let dst = slots;
+            let ins = match &n.op {
+                Op::Input { port } => Instr::Input { dst, port: *port },
+                Op::Const { value, frac: f } => Instr::Const {
+                    dst,
+                    value: align(*value, *f, rf),
+                },
+                Op::Add { a, b } => Instr::Add {
+                    dst,
+                    a: slot[a.src.index()],
+                    ka: (rf - (frac(a.src) - a.shift)) as u32,
+                    na: a.neg,
+                    b: slot[b.src.index()],
+                    kb: (rf - (frac(b.src) - b.shift)) as u32,
+                    nb: b.neg,
+                },
+                Op::Scale { a } => {
+                    let k = (rf - (frac(a.src) - a.shift)) as u32;
+                    if !a.neg && k == 0 {
+                        slot[v.index()] = slot[a.src.index()];
+                        continue;
+                    }
+                    Instr::Scale {
+                        dst,
+                        a: slot[a.src.index()],
+                        k,
                         neg: a.neg,
-                    },
-                    Op::Relu { a } => Instr::Relu {
-                        a: a.index() as u32,
-                    },
-                    Op::Quant { a, q } => Instr::Quant {
-                        a: a.index() as u32,
-                        src_frac: frac(*a),
-                        q: *q,
-                    },
-                    Op::Reg { a } | Op::Output { a, .. } => Instr::Copy {
-                        a: a.index() as u32,
-                    },
+                    }
                 }
-            })
-            .collect();
+                Op::Relu { a } => Instr::Relu {
+                    dst,
+                    a: slot[a.index()],
+                },
+                Op::Quant { a, q } => {
+                    quantizers.push(*q);
+                    Instr::Quant {
+                        dst,
+                        a: slot[a.index()],
+                        src_frac: frac(*a),
+                        q: quantizers.len() as u32 - 1,
+                    }
+                }
+                Op::Reg { a } | Op::Output { a, .. } => {
+                    slot[v.index()] = slot[a.index()];
+                    continue;
+                }
+            };
+            slot[v.index()] = dst;
+            slots += 1;
+            code.push(ins);
+        }
         let outs = dfg.outputs();
         Program {
             code,
+            quantizers,
+            slots: slots as usize,
             output_fracs: outs.iter().map(|o| dfg.node(*o).iv.frac).collect(),
-            outputs: outs.iter().map(|o| o.index() as u32).collect(),
+            outputs: outs.iter().map(|o| slot[o.index()]).collect(),
             n_inputs: dfg.inputs.len(),
+            narrow,
         }
     }
 
     /// Evaluate one input vector (mantissas at the input types' binary points); returns the output
     /// mantissas (at `output_fracs`).
     pub fn eval(&self, input: &[i128]) -> Vec<i128> {
-        let mut slots = vec![0i128; self.code.len()];
-        self.eval_into(input, &mut slots)
+        if self.narrow {
+            self.run::<i64>(input, &mut vec![0; self.slots])
+        } else {
+            self.run::<i128>(input, &mut vec![0; self.slots])
+        }
     }
 
-    fn eval_into(&self, input: &[i128], s: &mut [i128]) -> Vec<i128> {
-        for (k, ins) in self.code.iter().enumerate() {
-            let sgn = |neg: bool, v: i128| if neg { -v } else { v };
-            s[k] = match *ins {
-                Instr::Input { port } => input[port as usize],
-                Instr::Const { value } => value,
+    fn run<W: Word>(&self, input: &[i128], s: &mut [W]) -> Vec<i128> {
+        for ins in &self.code {
+            let sgn = |neg: bool, v: W| if neg { v.neg() } else { v };
+            let (dst, val) = match *ins {
+                Instr::Input { dst, port } => (dst, W::from_i128(input[port as usize])),
+                Instr::Const { dst, value } => (dst, W::from_i128(value)),
                 Instr::Add {
+                    dst,
                     a,
                     ka,
                     na,
                     b,
                     kb,
                     nb,
-                } => sgn(na, s[a as usize] << ka) + sgn(nb, s[b as usize] << kb),
-                Instr::Scale { a, k, neg } => sgn(neg, s[a as usize] << k),
-                Instr::Relu { a } => s[a as usize].max(0),
-                Instr::Quant { a, src_frac, q } => q.apply(s[a as usize], src_frac),
-                Instr::Copy { a } => s[a as usize],
+                } => (
+                    dst,
+                    sgn(na, s[a as usize].shl(ka)).add(sgn(nb, s[b as usize].shl(kb))),
+                ),
+                Instr::Scale { dst, a, k, neg } => (dst, sgn(neg, s[a as usize].shl(k))),
+                Instr::Relu { dst, a } => (dst, s[a as usize].relu()),
+                Instr::Quant {
+                    dst,
+                    a,
+                    src_frac,
+                    q,
+                } => (
+                    dst,
+                    W::from_i128(
+                        self.quantizers[q as usize].apply(s[a as usize].to_i128(), src_frac),
+                    ),
+                ),
             };
+            s[dst as usize] = val;
         }
-        self.outputs.iter().map(|&o| s[o as usize]).collect()
+        self.outputs
+            .iter()
+            .map(|&o| s[o as usize].to_i128())
+            .collect()
     }
 
     /// Evaluate many vectors in parallel (rayon), keeping their order.
@@ -253,10 +350,17 @@ impl Program {
         inputs
             .par_chunks(256)
             .flat_map_iter(|chunk| {
-                let mut slots = vec![0i128; self.code.len()];
+                let mut s64 = vec![0i64; self.slots];
+                let mut s128 = vec![0i128; self.slots];
                 chunk
                     .iter()
-                    .map(|x| self.eval_into(x, &mut slots))
+                    .map(|x| {
+                        if self.narrow {
+                            self.run(x, &mut s64)
+                        } else {
+                            self.run(x, &mut s128)
+                        }
+                    })
                     .collect::<Vec<_>>()
             })
             .collect()
