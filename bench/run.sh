@@ -38,12 +38,12 @@ for clock in 5 1; do
 import json, re, sys
 stat = open(sys.argv[1]).read()
 rep = json.load(open(sys.argv[2]))
-def count(pat):
-    return sum(int(n) for n in re.findall(r"^\s+(\d+)\s+" + pat + r"\s*$", stat, re.M))
-lut = count(r"LUT[1-6]")
-ff = count(r"FD[A-Z]*")
-carry = count(r"CARRY[48]")
-dsp = count(r"DSP48E2")
+# Yosys 0.23 prints "     LUT2      24611" (name, then count); the peers' synth.sh counts the same way.
+cells = {m.group(1): int(m.group(2)) for m in re.finditer(r"^\s+(\S+)\s+(\d+)\s*$", stat, re.M)}
+lut = sum(v for k, v in cells.items() if re.fullmatch(r"LUT[1-6]", k))
+ff = sum(v for k, v in cells.items() if re.fullmatch(r"FD[A-Z]*", k))
+carry = sum(v for k, v in cells.items() if k.startswith("CARRY"))
+dsp = sum(v for k, v in cells.items() if k.startswith("DSP"))
 e = rep["estimate"]
 print(f"yosys: LUT {lut} FF {ff} CARRY {carry} DSP {dsp}; stages {rep['latency_cycles']}; "
       f"estimate LUT {e['lut']} FF {e['ff']} CARRY8 {e['carry8']} (LUT error {100*(e['lut']-lut)/max(lut,1):+.0f}%)")

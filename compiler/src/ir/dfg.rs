@@ -43,8 +43,9 @@ pub struct Term {
     pub neg: bool,
 }
 
-/// The scalar operations. Adding a kind means adding its interval rule here, its golden rule in
-/// `golden::dfg`, its emitter rule in `emit::lower` and a co-simulation test, together.
+/// The scalar operations. Adding a kind means adding its interval rule here ([`op_interval`]), its
+/// golden rules (`golden::eval_op` and `golden::Program`), its delay and cost (`schedule::op_delay`,
+/// `report`), its emitter rule (`emit::Emitter::node`) and a co-simulation test, together.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     /// Element `port` of the design input (`in_data`), of the input's declared type.

@@ -1,0 +1,82 @@
+"""Converter registry: which function turns which Keras layer into model.json nodes.
+
+A handler is registered for a family and class names (`@handles("qkeras", "QDense")`) and called as
+`handler(ctx, layer)`; it reads the input tensors from `ctx`, adds nodes through `ctx.builder`, and sets
+`ctx.tensors[layer.name]`. An unregistered layer is an ExportError naming the layer, its class and what
+is supported, never a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .builder import ExportError, FixedType, ModelBuilder
+from .graph import KLayer, KModel
+
+Handler = Callable[["Context", KLayer], None]
+_HANDLERS: dict[tuple[str, str], Handler] = {}
+
+
+def handles(family: str, *class_names: str):
+    def deco(fn: Handler) -> Handler:
+        for c in class_names:
+            _HANDLERS[(family, c)] = fn
+        return fn
+
+    return deco
+
+
+def supported() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for fam, c in sorted(_HANDLERS):
+        out.setdefault(fam, []).append(c)
+    return out
+
+
+@dataclass
+class Tensor:
+    """The value a Keras layer produces, as a model.json node: its name and per-element types when
+    they are known (inputs, quantisers; `None` for exact Dense outputs)."""
+
+    node: str
+    n: int
+    types: list[FixedType] | None = None
+
+
+@dataclass
+class Context:
+    model: KModel
+    builder: ModelBuilder
+    tensors: dict[str, Tensor] = field(default_factory=dict)
+    # Post-training quantisation settings for float models (see ptq.py); None for quantised models.
+    precision: object | None = None
+
+    def input_of(self, layer: KLayer, k: int = 0) -> Tensor:
+        if k >= len(layer.inbound):
+            raise ExportError(f"layer {layer.name!r} ({layer.class_name}) has no input {k}")
+        src = layer.inbound[k]
+        if src not in self.tensors:
+            raise ExportError(f"layer {layer.name!r} reads {src!r}, which was not converted before it")
+        return self.tensors[src]
+
+
+def convert(model: KModel, precision=None, name: str | None = None) -> ModelBuilder:
+    """Convert a read model into a ModelBuilder (call `.write(path)` or `.to_json()`)."""
+    # Import the handler modules so they register themselves.
+    from . import hgq1, hgq2, keras_std, qkeras  # noqa: F401
+
+    ctx = Context(model, ModelBuilder(name=name or model.name, description=f"exported by fastml-export from {model.source}"), precision=precision)
+    for layer in model.layers:
+        h = _HANDLERS.get((layer.family, layer.class_name))
+        if h is None:
+            sup = "; ".join(f"{fam}: {', '.join(cs)}" for fam, cs in supported().items())
+            raise ExportError(
+                f"layer {layer.name!r} of class {layer.class_name} ({layer.family}) is not supported; supported: {sup}"
+            )
+        h(ctx, layer)
+    outputs = model.extra.get("outputs") or [model.layers[-1].name]
+    for o in outputs:
+        t = ctx.tensors[o]
+        ctx.builder.output(ctx.builder.unique(f"{o}_out"), t.node)
+    return ctx.builder
