@@ -63,6 +63,12 @@ struct CompileArgs {
     /// Run the IR verifier after every pass (always on in debug builds).
     #[arg(long)]
     verify: bool,
+    /// Do not share adders between outputs (plain adder trees, for comparison).
+    #[arg(long)]
+    no_share: bool,
+    /// Share adders even where it deepens the adder trees (fewer LUTs, possibly more stages).
+    #[arg(long)]
+    deep_share: bool,
     /// Print nothing but errors.
     #[arg(short, long)]
     quiet: bool,
@@ -105,6 +111,11 @@ fn run_compile(a: CompileArgs) -> Result<i32> {
         target: a.target.clone(),
         clock_ns: a.clock_ns,
         verify: a.verify || cfg!(debug_assertions),
+        cse: crate::passes::cmvm::CseOptions {
+            enabled: !a.no_share,
+            keep_depth: !a.deep_share,
+            ..Default::default()
+        },
     };
     let design = compile(&model, &opts).map_err(|d| match (&d.file, &d.path) {
         // Errors found after the front end point into the model by JSON path: name the file too.

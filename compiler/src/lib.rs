@@ -38,6 +38,8 @@ pub struct Options {
     pub clock_ns: f64,
     /// Run the IR verifier after every pass (default: in debug builds).
     pub verify: bool,
+    /// Adder sharing in constant matrix-vector products.
+    pub cse: passes::cmvm::CseOptions,
 }
 
 impl Default for Options {
@@ -46,6 +48,7 @@ impl Default for Options {
             target: "xcvu9p".into(),
             clock_ns: 5.0,
             verify: cfg!(debug_assertions),
+            cse: Default::default(),
         }
     }
 }
@@ -67,6 +70,7 @@ pub fn context(opts: &Options) -> Result<PassContext> {
         part: target::find_part(&opts.target)?,
         clock_ns: opts.clock_ns,
         verify: opts.verify,
+        cse: opts.cse,
     })
 }
 

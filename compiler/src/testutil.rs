@@ -15,6 +15,7 @@ pub fn cx() -> PassContext {
         part: crate::target::find_part("xcvu9p").expect("known part"),
         clock_ns: 5.0,
         verify: true,
+        cse: Default::default(),
     }
 }
 

@@ -46,6 +46,12 @@ fn check_model(seed: u64, clock_ns: f64) -> Result<(), TestCaseError> {
         part: target::find_part("xcvu9p").expect("part"),
         clock_ns,
         verify: true,
+        // Exercise the adder-graph optimiser with and without sharing and at several depth bounds.
+        cse: fastml_compile::passes::cmvm::CseOptions {
+            enabled: seed % 4 != 0,
+            max_depth: 1 + (seed % 5) as u32,
+            keep_depth: seed % 3 != 0,
+        },
     };
     let xs = vectors::generate(&input_types(&model), 300, seed);
     let want = spec(&model, &xs);

@@ -3,9 +3,9 @@
 //! non-zero digits ±2^k, no two adjacent), every digit a shifted, possibly negated term of its input,
 //! and each output the sum of its terms and its bias through a balanced adder tree.
 //!
-//! This is the first correct lowering, not the optimised one: it shares nothing between outputs (the
-//! adder-graph optimiser of issue 4 replaces [`sum_terms`]). Constant inputs (pruned neurons) are folded
-//! into the bias here, so they never become adders. The lowering keeps exact values: its test compares
+//! Dense layers go through the adder-graph optimiser ([`super::cmvm`]), which shares common two-term
+//! sub-sums between outputs; a BatchNorm left unfolded uses a plain balanced tree ([`sum_terms`]).
+//! Constant inputs (pruned neurons) are folded into the bias here, so they never become adders. The lowering keeps exact values: its test compares
 //! the dataflow golden model with the layer golden model.
 
 use super::const_fold::{add_simplified, too_wide};
@@ -33,7 +33,7 @@ pub fn csd(m: i128) -> Vec<(u32, bool)> {
 }
 
 /// Lower the (already layer-optimised) model to a dataflow graph.
-pub fn lower(g: &LayerGraph, _cx: &PassContext) -> Result<Dfg> {
+pub fn lower(g: &LayerGraph, cx: &PassContext) -> Result<Dfg> {
     let mut dfg = Dfg {
         model_name: g.name.clone(),
         ..Dfg::default()
@@ -85,11 +85,26 @@ pub fn lower(g: &LayerGraph, _cx: &PassContext) -> Result<Dfg> {
                         &mut consts[w.j as usize],
                     );
                 }
-                terms
+                let consts = consts
                     .into_iter()
-                    .zip(consts)
-                    .map(|(t, c)| sum_terms(&mut dfg, t, c, tag))
-                    .collect::<Result<Vec<_>>>()?
+                    .map(|c| {
+                        let c = c.normalized();
+                        if c.is_zero() {
+                            Ok(None)
+                        } else {
+                            add_simplified(
+                                &mut dfg,
+                                Op::Const {
+                                    value: c.m,
+                                    frac: c.frac,
+                                },
+                                tag,
+                            )
+                            .map(Some)
+                        }
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                super::cmvm::build(&mut dfg, terms, consts, tag, cx.cse)?
             }
             LayerOp::BatchNorm { scale, shift } => {
                 let mut ys = Vec::with_capacity(x.len());

@@ -2,6 +2,7 @@
 //! every pass (always in debug builds and tests, on request in release), naming the pass that broke an
 //! invariant. Pass order lives in [`layer_pipeline`] and [`dfg_pipeline`], nowhere else.
 
+pub mod cmvm;
 pub mod const_fold;
 pub mod dead_code;
 pub mod fold_batchnorm;
@@ -23,6 +24,8 @@ pub struct PassContext {
     pub clock_ns: f64,
     /// Run the IR verifier after every pass.
     pub verify: bool,
+    /// How constant matrix-vector products share adders.
+    pub cse: cmvm::CseOptions,
 }
 
 /// A pass over the layer IR.

@@ -123,7 +123,8 @@ impl DfgPass for Schedule {
             g.node_mut(v).stage = Some(s);
         }
         g.latency = Some(latency);
-        Ok(())
+        // The scheduler checks its own result every time, not only when the IR verifier is on.
+        verify(g, cx, false).map_err(|e| Diagnostic::bug(self.name(), e))
     }
 }
 
