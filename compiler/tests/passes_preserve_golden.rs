@@ -48,9 +48,9 @@ fn check_model(seed: u64, clock_ns: f64) -> Result<(), TestCaseError> {
         verify: true,
         // Exercise the adder-graph optimiser with and without sharing and at several depth bounds.
         cse: fastml_compile::passes::cmvm::CseOptions {
-            enabled: seed % 4 != 0,
+            enabled: !seed.is_multiple_of(4),
             max_depth: 1 + (seed % 5) as u32,
-            keep_depth: seed % 3 != 0,
+            keep_depth: !seed.is_multiple_of(3),
         },
     };
     let xs = vectors::generate(&input_types(&model), 300, seed);
