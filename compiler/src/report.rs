@@ -58,12 +58,12 @@ fn node_cost(g: &Dfg, v: crate::ir::dfg::ValueId) -> (u64, u64, u64, usize, usiz
     match &n.op {
         Op::Input { .. } | Op::Const { .. } | Op::Output { .. } => (0, 0, 0, 0, 0),
         Op::Add { .. } => {
-            let (l, f, c) = adder(w);
+            let (l, f, c) = adder(g.carry_bits(v) as u64);
             (l, f, c, 1, 0)
         }
         Op::Scale { a } => {
             if a.neg {
-                let (l, f, c) = adder(w);
+                let (l, f, c) = adder(g.carry_bits(v) as u64);
                 (l, f, c, 1, 0)
             } else {
                 (0, 0, 0, 0, 0)

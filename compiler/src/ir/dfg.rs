@@ -356,6 +356,20 @@ impl Dfg {
         out
     }
 
+    /// The bits of an adder (`Add`, or a negating `Scale`) that need a LUT and a carry: below the lowest
+    /// bit where both operands can be non-zero the sum is a plain wire (the aligned operand's low bits are
+    /// zeros), so the carry chain starts there. Used by the delay model and the resource estimate.
+    pub fn carry_bits(&self, v: ValueId) -> u32 {
+        let n = self.node(v);
+        let w = n.iv.fixed_type().width;
+        let zeros = |t: &Term| (n.iv.frac - (self.node(t.src).iv.frac - t.shift)).max(0) as u32;
+        match &n.op {
+            Op::Add { a, b } => w.saturating_sub(zeros(a).max(zeros(b))).max(1),
+            Op::Scale { a } if a.neg => w.saturating_sub(zeros(a)).max(1),
+            _ => 0,
+        }
+    }
+
     /// Count of nodes per kind (for tests and reports).
     pub fn count(&self, kind: &str) -> usize {
         self.ids()

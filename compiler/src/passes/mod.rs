@@ -59,6 +59,7 @@ pub fn dfg_pipeline() -> Vec<Box<dyn DfgPass>> {
         Box::new(dead_code::DeadCode),
         Box::new(infer_ranges::InferRanges),
         Box::new(crate::schedule::Schedule),
+        Box::new(crate::schedule::retime::Retime),
         Box::new(insert_registers::InsertRegisters),
         Box::new(legalize_names::LegalizeNames),
     ]

@@ -13,18 +13,19 @@ use crate::ir::dfg::{Dfg, Op, ValueId};
 use crate::passes::{DfgPass, PassContext};
 use crate::target::DelayModel;
 
+pub mod retime;
+
 pub struct Schedule;
 
 /// Combinational delay of a node in ns.
 pub fn op_delay(g: &Dfg, v: ValueId, dm: &DelayModel) -> f64 {
     let n = g.node(v);
-    let w = n.iv.fixed_type().width;
     match &n.op {
         Op::Input { .. } | Op::Const { .. } | Op::Reg { .. } | Op::Output { .. } => 0.0,
-        Op::Add { .. } => dm.adder(w),
+        Op::Add { .. } => dm.adder(g.carry_bits(v)),
         Op::Scale { a } => {
             if a.neg {
-                dm.adder(w)
+                dm.adder(g.carry_bits(v))
             } else {
                 0.0
             }
