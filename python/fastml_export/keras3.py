@@ -17,6 +17,10 @@ How Keras 3 (checked on 3.14/3.15, keras/src/saving/saving_lib.py) lays out mode
   `iq/`, `kq/`, `bq/`, `oq/` (each a `Quantizer` layer), and each Quantizer has `quantizer/vars/..`
   (the internal FixedPointQuantizerKIF/KBI's `k`, `i`, `f`/`b` and `i_decay_speed`).
 
+`KModel.extra` holds "outputs" (the output layers' names), "input_shapes" ({layer: [shape of each
+input without the batch dimension]}, from the inbound tensors or build_config), "trainable" (the model's
+flag), "model_class" ("Functional" or "Sequential") and "hgq2_qkeras_compat" (True when hgq2's QKeras look-alike is used).
+
 `KLayer.weights` gets semantic names where the class is known ("kernel", "bias", "gamma", ...; a
 sub-quantiser's variables as "iq/k", "iq/i", "iq/f", "kq/b", ...; a standalone HGQ2 Quantizer's as
 "quantizer/k", ...), otherwise the file's own relative paths ("0", "iq/quantizer/0", ...).
@@ -156,7 +160,7 @@ def own_var_names(class_name: str, family: str, cfg: dict, n: int) -> list[str] 
     """Names of a layer's own saved variables (trainable ones first, each group in creation order)."""
     use_bias = cfg.get("use_bias", True)
     hgq = family in ("hgq2", "qkeras_hgq2")
-    ebops = ["beta", "ebops"] if hgq and cfg.get("enable_ebops") else []
+    ebops = ["ebops_beta", "ebops"] if hgq and cfg.get("enable_ebops") else []
     t: list[str]
     nt: list[str] = []
     if class_name in ("InputLayer",):
@@ -220,13 +224,6 @@ def _collect_datasets(group) -> dict[str, np.ndarray]:
     return out
 
 
-def _var_index(path: str, prefix: str) -> int | None:
-    if not path.startswith(prefix):
-        return None
-    rest = path[len(prefix):]
-    return int(rest) if rest.isdigit() else None
-
-
 def name_weights(klayer_cls: str, family: str, cfg: dict, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Turn raw relative paths ("vars/0", "iq/quantizer/vars/1", ...) into semantic names where known."""
     out: dict[str, np.ndarray] = {}
@@ -285,6 +282,23 @@ def _keras_tensors(obj) -> list[tuple]:
             return [tuple(obj[:3])]
         for v in obj:
             found += _keras_tensors(v)
+    return found
+
+
+def _inbound_shapes(obj) -> list[tuple]:
+    """Shapes (without the batch dimension) of the `__keras_tensor__`s an inbound node reads."""
+    found: list[tuple] = []
+    if isinstance(obj, dict):
+        if obj.get("class_name") == "__keras_tensor__":
+            shape = obj.get("config", {}).get("shape")
+            if isinstance(shape, list) and shape:
+                found.append(tuple(shape[1:]))
+            return found
+        for v in obj.values():
+            found += _inbound_shapes(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            found += _inbound_shapes(v)
     return found
 
 
@@ -361,6 +375,11 @@ def read_keras3(path: str) -> KModel:
         return e.get("name") or e.get("config", {}).get("name")
 
     layers: list[KLayer] = []
+    input_shapes: dict[str, list] = {}  # layer -> shapes (without batch) of its inputs, where the file says
+    for e in entries:
+        bc = (e.get("build_config") or {}).get("input_shape")
+        if isinstance(bc, list) and bc and (bc[0] is None or isinstance(bc[0], int)):
+            input_shapes[lname(e)] = [tuple(bc[1:])]
     sequential = top_cls == "Sequential"
     if sequential:
         prev = None
@@ -390,6 +409,9 @@ def read_keras3(path: str) -> KModel:
             inbound = [h[0] for h in _keras_tensors(nodes)]
             layers.append(KLayer(lname(e), cls, layer_family(e, hgq_qkeras), e.get("config", {}), inbound,
                                  module=e.get("module")))
+            shapes = _inbound_shapes(nodes)
+            if shapes:
+                input_shapes[lname(e)] = shapes
         outputs = _io_names(mcfg.get("output_layers")) or ([layers[-1].name] if layers else [])
 
     # Weights
@@ -409,7 +431,8 @@ def read_keras3(path: str) -> KModel:
     kv = str(metadata.get("keras_version", "3"))
     major = int(kv.split(".")[0]) if kv.split(".")[0].isdigit() else 3
     name = mcfg.get("name") or "model"
-    extra = {"outputs": outputs, "keras_version_full": kv}
+    extra = {"outputs": outputs, "input_shapes": input_shapes, "keras_version_full": kv, "trainable": bool(mcfg.get("trainable", True)),
+             "model_class": top_cls}
     if hgq_qkeras:
         extra["hgq2_qkeras_compat"] = True
     return KModel(name=name, layers=layers, keras_version=major, source=path, input_shape=input_shape, extra=extra)

@@ -1,0 +1,704 @@
+"""HGQ2 (hgq2 0.2.0, import name `hgq`) and hgq2's QKeras look-alike -> model.json, bit-exactly.
+
+The semantics (docs/importers-hgq2.md has them in full, with the source they were read from):
+
+* A fixed-point quantiser has per-element (k, i, f): keep_negative, integer bits *without* the sign, and
+  fractional bits; the value type is `fixed<k+i+f, k+i>` (`ufixed` when k=0). KIF quantisers store k, i, f;
+  KBI quantisers store k, b, i with f = b - i (b excludes the sign). Stored i, f, b are floats, rounded
+  half-to-even (`round_conv`) before use.
+* Inference (hgq/quantizer/internal/fixed_point_quantizer.py, quantizers/fixed_point/_fixed_point_ops.py):
+  for SAT/SAT_SYM the input is first clipped to [-k*2^i, 2^i - 2^-f] (SAT_SYM: [-k*(2^i - 2^-f), 2^i -
+  2^-f]) and then rounded to 2^-f; for WRAP it is rounded and then wrapped into k+i+f bits. An element with
+  k+i+f <= 0 outputs 0. Rounding: TRN floor, RND floor(x+1/2), RND_CONV half-to-even, ...; `S_` (stochastic)
+  modes round like their base mode outside training.
+* hgq2 SAT_SYM is symmetric for every input (-2^i saturates to -(2^i-2^-f)); ap_fixed's/model.json's SAT_SYM
+  keeps an in-range -2^i. Activation quantisers with SAT_SYM are therefore emitted as a short exact chain
+  (round with one more integer bit and SAT, negate, SAT, negate, SAT).
+* QDense: y = oq(act(iq(x) @ kq(kernel) + bq(bias))); the matmul and add are exact; relu comes before oq.
+* hgq2's QKeras look-alike `quantized_bits(bits, integer, symmetric, keep_negative, alpha)` is a KBI
+  quantiser with k=keep_negative, b=bits (sign NOT counted), i=integer, RND_CONV, SAT (SAT_SYM if symmetric),
+  and `alpha` a scaler (x/alpha, quantise, *alpha); `quantized_relu(bits, integer)` is the same with
+  keep_negative=False.
+
+Weights are quantised here, in exact arithmetic, exactly as Keras computes them (float32 where Keras
+computes a float before quantising, e.g. a fused BatchNorm scale), and written as exact mantissas with
+per-element types. Activations get explicit Quantize nodes; the quantiser that first meets the model input gives the
+Input node its types instead (through keras_std's input-quantiser hook).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .builder import ExportError, FixedType, ModelBuilder, smallest_type
+from .graph import KLayer
+from .registry import Context, Tensor, handles
+
+FAMILIES = ("hgq2", "qkeras_hgq2")
+
+# hgq/quantizer/config.py: default_q_type and the defaults of every (q_type, place)
+_DEFAULT_Q_TYPE = {"weight": "kbi", "datalane": "kif", "bias": "kbi", "table": "kbi"}
+_DEFAULTS = {
+    ("kbi", "weight"): dict(k0=True, b0=8, i0=2, round_mode="RND", overflow_mode="SAT_SYM", trainable=True, is_weight=True),
+    ("kbi", "datalane"): dict(k0=True, b0=8, i0=2, round_mode="RND", overflow_mode="WRAP", trainable=True, is_weight=False),
+    ("kbi", "bias"): dict(k0=True, b0=8, i0=2, round_mode="RND", overflow_mode="WRAP", trainable=True, is_weight=False),
+    ("kbi", "table"): dict(k0=True, b0=8, i0=2, round_mode="RND", overflow_mode="SAT_SYM", trainable=True, is_weight=False),
+    ("kif", "weight"): dict(k0=True, i0=2, f0=6, round_mode="RND", overflow_mode="SAT_SYM", trainable=True, is_weight=True),
+    ("kif", "datalane"): dict(k0=True, i0=2, f0=6, round_mode="RND", overflow_mode="WRAP", trainable=True, is_weight=False),
+    ("kif", "bias"): dict(k0=True, i0=2, f0=6, round_mode="RND", overflow_mode="WRAP", trainable=True, is_weight=False),
+    ("kif", "table"): dict(k0=True, i0=2, f0=6, round_mode="RND", overflow_mode="SAT_SYM", trainable=True, is_weight=False),
+}
+_ROUND = ("TRN", "RND", "RND_CONV", "TRN_ZERO", "RND_ZERO", "RND_MIN_INF", "RND_INF")
+_PLACEHOLDER = FixedType(False, 1, 0)  # type of an element that is always 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Quantiser specs
+
+
+@dataclass
+class QSpec:
+    """One quantiser, resolved: `None` k/i/f means the identity (hgq's dummy quantiser)."""
+
+    what: str
+    k: np.ndarray | None = None  # float arrays in the quantiser's bit-width shape
+    i: np.ndarray | None = None
+    f: np.ndarray | None = None
+    round_mode: str = "TRN"  # base mode (S_ prefix removed)
+    overflow: str = "WRAP"
+    scaler: float | None = None
+    affine: tuple[float, float] | None = None
+    is_weight: bool = False
+    trainable: bool = False
+    kbi: bool = False
+
+    @property
+    def identity(self) -> bool:
+        return self.k is None
+
+
+def _number(v, what: str) -> float:
+    """A config number: plain, bool, or a serialized keras Constant initializer."""
+    if isinstance(v, bool):
+        return float(v)
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, dict) and v.get("class_name") == "Constant":
+        return float(v.get("config", {}).get("value"))
+    raise ExportError(f"{what}: cannot read the initial value {v!r} (and the file has no stored variable for it)")
+
+
+def _round_conv(a) -> np.ndarray:
+    """hgq's round_conv on a stored bit-width variable: round half to even (ops.round)."""
+    return np.round(np.asarray(a, dtype=np.float32)).astype(np.float64)
+
+
+def _conf_parts(conf) -> tuple[str | None, dict]:
+    if conf is None:
+        return None, {}
+    if not isinstance(conf, dict):
+        raise ExportError(f"unexpected quantiser config {conf!r}")
+    return conf.get("class_name"), conf.get("config") or {}
+
+
+def quantizer_spec(layer: KLayer, sub: str, conf, model_trainable: bool = True) -> QSpec:
+    """Resolve the quantiser `sub` of `layer` ("iq", "kq", "bq", "oq", or "quantizer" for a Quantizer layer)."""
+    what = f"layer {layer.name!r} ({layer.class_name}) quantiser {sub}"
+    cls, cfg = _conf_parts(conf)
+    w = layer.weights
+    pre = f"{sub}/"
+
+    def var(name, fallback):
+        if pre + name in w:
+            return np.asarray(w[pre + name], dtype=np.float32)
+        return np.asarray(_number(fallback, f"{what}.{name}"), dtype=np.float32)
+
+    if cls is None:
+        return QSpec(what)
+    if cls in ("quantized_bits", "quantized_relu"):
+        # qkeras/quantizers/quantized_bits.py (hgq2's QKeras look-alike): a KBI config
+        bits = cfg.get("bits", 8)
+        integer = cfg.get("integer", 0)
+        keep_negative = cfg.get("keep_negative", True) if cls == "quantized_bits" else False
+        alpha = cfg.get("alpha")
+        scaler = float(alpha) if isinstance(alpha, (int, float)) and not isinstance(alpha, bool) else None
+        trainable = alpha == "trainable_po2"
+        k = var("k", keep_negative)
+        b = var("b", bits)
+        i = var("i", integer)
+        kk, bb, ii = k.astype(np.float64), _round_conv(b), _round_conv(i)
+        return QSpec(what, kk, ii, bb - ii, "RND_CONV", "SAT_SYM" if cfg.get("symmetric") else "SAT",
+                     scaler=scaler, is_weight=False, trainable=trainable and model_trainable, kbi=True)
+    if cls not in ("QuantizerConfig", "HardTanhConfig", "HardSigmoidConfig"):
+        raise ExportError(f"{what}: quantiser class {cls!r} is not supported (supported: HGQ2 QuantizerConfig kif/kbi/dummy, "
+                          "HardTanhConfig, HardSigmoidConfig, hgq2-qkeras quantized_bits/quantized_relu)")
+    place = str(cfg.get("place", "datalane")).lower()
+    q_type = str(cfg.get("q_type", "default")).lower()
+    if q_type == "default":
+        q_type = _DEFAULT_Q_TYPE.get(place, "kif")
+    if q_type == "dummy":
+        return QSpec(what)
+    if q_type == "float":
+        raise ExportError(f"{what}: HGQ2 floating-point (minifloat) quantisers are not supported; use kif or kbi")
+    if (q_type, place) not in _DEFAULTS:
+        raise ExportError(f"{what}: unknown quantiser type {q_type!r} at place {place!r}")
+    d = dict(_DEFAULTS[(q_type, place)])
+    d.update({k: v for k, v in cfg.items() if k in d})
+    affine = cfg.get("affine")
+    if cls == "HardTanhConfig":  # hgq/quantizer/config.py: k0=1, i0=0, SAT (SAT_SYM if symmetric), no affine
+        d.update(k0=1, i0=0, overflow_mode="SAT_SYM" if cfg.get("symmetric") else "SAT")
+        affine = None
+    elif cls == "HardSigmoidConfig":  # k0=1, i0=1, SAT, affine (0.25, 0.5)
+        d.update(k0=1, i0=1, overflow_mode="SAT")
+        affine = (0.25, 0.5)
+    bw = cfg.get("bw_mapper")
+    if bw is not None and not (isinstance(bw, dict) and bw.get("class_name") == "DefaultBitwidthMapper"):
+        raise ExportError(f"{what}: custom bit-width mapper {bw.get('class_name') if isinstance(bw, dict) else bw!r} is not supported")
+    rmode = str(d["round_mode"]).upper()
+    if rmode.startswith("S_"):
+        rmode = rmode[2:]  # stochastic rounding only in training
+    if rmode not in _ROUND:
+        raise ExportError(f"{what}: rounding mode {d['round_mode']!r} is not supported")
+    omode = str(d["overflow_mode"]).upper()
+    if omode not in ("WRAP", "SAT", "SAT_SYM"):
+        raise ExportError(f"{what}: overflow mode {omode!r} is not supported (WRAP, SAT, SAT_SYM are)")
+    scaler = cfg.get("scaler")
+    k = var("k", d["k0"]).astype(np.float64)
+    if q_type == "kif":
+        i, f = _round_conv(var("i", d["i0"])), _round_conv(var("f", d["f0"]))
+    else:
+        b, i = _round_conv(var("b", d["b0"])), _round_conv(var("i", d["i0"]))
+        f = b - i
+    return QSpec(what, k, i, f, rmode, omode, scaler=None if scaler is None else float(scaler),
+                 affine=None if affine is None else (float(affine[0]), float(affine[1])),
+                 is_weight=bool(d["is_weight"]), trainable=bool(d["trainable"]) and model_trainable, kbi=q_type == "kbi")
+
+
+def _bcast(a: np.ndarray, shape: tuple, what: str) -> np.ndarray:
+    try:
+        return np.broadcast_to(np.asarray(a, dtype=np.float64), shape)
+    except ValueError:
+        raise ExportError(f"{what}: bit widths of shape {np.shape(a)} do not broadcast to {shape}") from None
+
+
+def _kif(spec: QSpec, shape: tuple):
+    return (_bcast(spec.k, shape, spec.what), _bcast(spec.i, shape, spec.what), _bcast(spec.f, shape, spec.what))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Exact fixed-point arithmetic on float64 (all values involved are dyadic and < 2^53)
+
+
+def _round_mant(v: np.ndarray, mode: str) -> np.ndarray:
+    """quantizers/fixed_point/_fixed_point_ops.py round modes, on v = x * 2^f."""
+    if mode == "TRN":
+        return np.floor(v)
+    if mode == "RND":
+        return np.floor(v + 0.5)
+    if mode == "RND_CONV":
+        return np.round(v)  # half to even
+    if mode == "TRN_ZERO":
+        return np.trunc(v)
+    if mode == "RND_ZERO":
+        return -np.floor(-np.abs(v) + 0.5) * np.sign(v)
+    if mode == "RND_MIN_INF":
+        return -np.floor(-v + 0.5)
+    if mode == "RND_INF":
+        return np.floor(np.abs(v) + 0.5) * np.sign(v)
+    raise ExportError(f"rounding mode {mode} is not supported")
+
+
+def fixed_quantize(x: np.ndarray, k, i, f, round_mode: str, overflow: str) -> np.ndarray:
+    """hgq2 FixedPointQuantizerBase.call outside training, exactly: values of x quantised to (k, i, f)."""
+    x = np.asarray(x, dtype=np.float64)
+    k, i, f = (np.broadcast_to(np.asarray(a, dtype=np.float64), x.shape) for a in (k, i, f))
+    i_eff = np.maximum(i, -f)  # FixedPointQuantizer.__call__
+    scale = np.exp2(f)
+    if overflow == "WRAP":
+        m = _round_mant(x * scale, round_mode)
+        width = i_eff + k + f  # WRAP: keep the low k+i+f bits, two's complement when k=1
+        mod = np.exp2(width)
+        bias = k * np.exp2(width - 1)
+        m = np.mod(m + bias, mod) - bias
+    else:
+        hi = np.exp2(i_eff) - np.exp2(-f)
+        lo = -hi * k if overflow == "SAT_SYM" else -np.exp2(i_eff) * k
+        m = _round_mant(np.clip(x, lo, hi) * scale, round_mode)
+    out = m / scale
+    out = np.where(k + i + f > 0, out, 0.0)
+    return out + 0.0  # no negative zeros
+
+
+def _exact_frac(v: float) -> int:
+    """Fewest fractional bits that hold the dyadic float v exactly."""
+    if v == 0 or not math.isfinite(v):
+        return 0
+    m, e = math.frexp(v)
+    mi = int(m * (1 << 53))
+    tz = (mi & -mi).bit_length() - 1
+    return 53 - e - tz
+
+
+def _fits(v: float, t: FixedType) -> bool:
+    m = v * 2.0 ** t.frac
+    return m == math.floor(m) and t.min_mant() <= m <= t.max_mant()
+
+
+def _value_type(v: float) -> FixedType:
+    return smallest_type(np.array([v]), _exact_frac(v))
+
+
+def quantize_const(x32: np.ndarray, spec: QSpec) -> tuple[np.ndarray, list[FixedType]]:
+    """A weight tensor as Keras's Quantizer(...)(x) computes it at inference, with one type per element.
+
+    hgq/quantizer/quantizer.py Quantizer.call: x / scaler -> internal quantiser -> * scaler -> affine.
+    The internal quantiser is the fixed-point one above, except (fixed_point_quantizer.py) a *trainable*
+    WRAP weight quantiser (is_weight) only rounds: KIF always, KBI when rounding with RND.
+    """
+    x32 = np.asarray(x32, dtype=np.float32)
+    if spec.identity:
+        q = x32.astype(np.float64)
+        types = []
+        for v in q.reshape(-1).tolist():
+            t = _value_type(v)
+            if t.width > 64:
+                raise ExportError(f"{spec.what}: unquantised weight {v!r} needs {t.width} bits (more than 64)")
+            types.append(t)
+        return q, types
+    xin = x32
+    if spec.scaler is not None:
+        xin = (x32 / np.float32(spec.scaler)).astype(np.float32)
+    k, i, f = _kif(spec, x32.shape)
+    if spec.overflow == "WRAP" and spec.trainable and spec.is_weight and (not spec.kbi or spec.round_mode == "RND"):
+        q = _round_mant(xin.astype(np.float64) * np.exp2(f), spec.round_mode) / np.exp2(f) + 0.0
+        declared = None
+    else:
+        q = fixed_quantize(xin.astype(np.float64), k, i, f, spec.round_mode, spec.overflow)
+        declared = (k, np.maximum(i, -f), f)
+    e = None
+    if spec.scaler is not None:
+        e = _po2(spec.scaler)
+        q = (q.astype(np.float32) * np.float32(spec.scaler)).astype(np.float64)
+    if spec.affine is not None:
+        a, b = spec.affine
+        q = ((q.astype(np.float32) * np.float32(a)).astype(np.float32) + np.float32(b)).astype(np.float64)
+    types: list[FixedType] = []
+    flat = q.reshape(-1).tolist()
+    for n, v in enumerate(flat):
+        t = None
+        if declared is not None and spec.affine is None and (spec.scaler is None or e is not None):
+            kk, ii, ff = (int(a.reshape(-1)[n]) for a in declared)
+            if e is not None:
+                ii, ff = ii + e, ff - e
+            if kk + ii + ff >= 1 and kk + ii + ff <= 64:
+                cand = FixedType.from_kif(kk, ii, ff)
+                if _fits(v, cand):
+                    t = cand
+        if t is None:
+            t = _PLACEHOLDER if v == 0 else _value_type(v)
+        if t.width > 64:
+            raise ExportError(f"{spec.what}: weight value {v!r} needs {t.width} bits (more than 64)")
+        types.append(t)
+    return q, types
+
+
+def _po2(s: float) -> int | None:
+    """e if s == 2^e exactly, else None."""
+    if s <= 0:
+        return None
+    m, e = math.frexp(s)
+    return e - 1 if m == 0.5 else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Activation quantisers -> Quantize nodes
+
+
+def _act_types(spec: QSpec, n: int):
+    """Per-element (k, i, f) of an activation quantiser over a vector of n, and what it needs:
+    returns (k, i, f, zero mask, scaler exponent e, signed SAT_SYM?)."""
+    k, i, f = _kif(spec, (1, n))
+    k, i, f = k[0], i[0], f[0]
+    e = 0
+    if spec.scaler is not None:
+        e = _po2(spec.scaler)
+        if e is None:
+            raise ExportError(f"{spec.what}: scaler {spec.scaler} is not a power of two; an activation quantiser with it "
+                              "cannot be represented exactly")
+    zero = (k + i + f) <= 0
+    signed_sym = spec.overflow == "SAT_SYM" and bool(np.any((k > 0) & ~zero))
+    return k, np.maximum(i, -f), f, zero, e, signed_sym
+
+
+def _types(k, i, f, zero, e, rounding: str, overflow_of, extra_int: int = 0) -> list[FixedType]:
+    out = []
+    for j in range(len(k)):
+        if zero[j]:
+            out.append(_PLACEHOLDER)
+            continue
+        kk, ii, ff = int(k[j]), int(i[j]) + e, int(f[j]) - e
+        out.append(FixedType.from_kif(kk, ii + (extra_int if kk else 0), ff, rounding, overflow_of(kk)))
+    return out
+
+
+def _plain_types(spec: QSpec, n: int) -> list[FixedType] | None:
+    """The quantiser as one type per element (with modes), or None when it needs more than a Quantize
+    (signed SAT_SYM)."""
+    k, i, f, zero, e, signed_sym = _act_types(spec, n)
+    if signed_sym:
+        return None
+    ov = "SAT" if spec.overflow == "SAT_SYM" else spec.overflow  # unsigned: SAT_SYM == SAT
+    return _types(k, i, f, zero, e, spec.round_mode, lambda kk: ov)
+
+
+def _same_grid(a: list[FixedType] | None, b: list[FixedType]) -> bool:
+    """Values of types `a` quantised to types `b` are unchanged (same signedness, width and integer bits)."""
+    return a is not None and len(a) == len(b) and all(
+        (x.signed, x.width, x.int_bits) == (y.signed, y.width, y.int_bits) for x, y in zip(a, b))
+
+
+def act_quantize(ctx: Context, layer: KLayer, spec: QSpec, x: Tensor, name: str) -> tuple[Tensor, np.ndarray | None]:
+    """Quantise an activation vector; returns the new tensor and the mask of elements that are always 0
+    (k+i+f <= 0), or None. Zeros are NOT materialised: the caller zeroes kernel rows or calls
+    `materialize_zeros`. A tensor that already has exactly the quantiser's types (e.g. the model input,
+    typed by this quantiser through keras_std's input-quantiser hook) is not quantised again."""
+    if spec.identity:
+        return x, None
+    b = ctx.builder
+    n = x.n
+    k, i, f, zero, e, signed_sym = _act_types(spec, n)
+    if not signed_sym:
+        types = _plain_types(spec, n)
+        if _same_grid(x.types, types):
+            out = Tensor(x.node, n, list(x.types))
+        else:
+            out = Tensor(b.quantize(b.unique(name), x.node, types), n, types)
+    else:
+        # hgq2 SAT_SYM clips to [-(2^i - 2^-f), 2^i - 2^-f] before rounding; model.json's SAT_SYM (ap_fixed's)
+        # keeps an in-range -2^i. Exact chain: round with one more integer bit (SAT), negate, SAT, negate, SAT.
+        t1 = _types(k, i, f, zero, e, spec.round_mode, lambda kk: "SAT", extra_int=1)
+        n1 = x.node if _same_grid(x.types, t1) else b.quantize(b.unique(name + "_rnd"), x.node, t1)
+        neg = np.full(n, -1.0)
+        zero_shift = np.zeros(n)
+        n2 = b.batchnorm(b.unique(name + "_neg"), n1, neg, FixedType(True, 1, 1), zero_shift, FixedType(False, 1, 1))
+        # after negation every element is clipped with a signed type (an unsigned element, in [-max, 0], passes)
+        t3 = [(_PLACEHOLDER if zero[j] else FixedType.from_kif(1, int(i[j]) + e, int(f[j]) - e, "TRN", "SAT"))
+              for j in range(n)]
+        n3 = b.quantize(b.unique(name + "_satlo"), n2, t3)
+        n4 = b.batchnorm(b.unique(name + "_pos"), n3, neg, FixedType(True, 1, 1), zero_shift, FixedType(False, 1, 1))
+        t5 = _types(k, i, f, zero, e, "TRN", lambda kk: "SAT")
+        out = Tensor(b.quantize(b.unique(name + "_sathi"), n4, t5), n, t5)
+    if spec.affine is not None:
+        a, c = spec.affine
+        out = Tensor(_affine(b, name + "_affine", out.node, np.full(n, a), np.full(n, c)), n, None)
+    return out, (zero if zero.any() else None)
+
+
+def _affine(b: ModelBuilder, name: str, src: str, scale: np.ndarray, shift: np.ndarray) -> str:
+    st = [_value_type(float(v)) for v in scale]
+    tt = [_value_type(float(v)) for v in shift]
+    return b.batchnorm(b.unique(name), src, scale, st, shift, tt)
+
+
+def materialize_zeros(ctx: Context, t: Tensor, zero: np.ndarray | None, name: str) -> Tensor:
+    """Force the always-zero elements of `t` to 0 with a BatchNorm mask (scale 0/1, shift 0)."""
+    if zero is None:
+        return t
+    scale = np.where(zero, 0.0, 1.0)
+    node = _affine(ctx.builder, name, t.node, scale, np.zeros(t.n))
+    types = None if t.types is None else [(_PLACEHOLDER if z else ty) for z, ty in zip(zero, t.types)]
+    return Tensor(node, t.n, types)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Layers
+
+
+def _model_trainable(ctx: Context) -> bool:
+    """Whether a loaded model leaves its quantisers' own `trainable` flags alone: always, as observed with
+    hgq2 0.2.0 + Keras 3.15.1 (a model or layer saved with trainable=False loads with its QDense/Quantizer
+    flags False but the internal fixed-point quantisers keep the flag of their own config; checked for
+    Sequential and Functional models, by model.predict after keras.models.load_model)."""
+    return True
+
+
+_SUB_PLACE = {"iq": "datalane", "oq": "datalane", "kq": "weight", "bq": "bias"}
+
+
+def _spec(ctx: Context, layer: KLayer, sub: str, conf) -> QSpec:
+    if conf is None and layer.family == "hgq2" and sub in _SUB_PLACE:
+        # hgq2 builds QuantizerConfig('default', place) for a missing kq/bq/iq/oq config (files written by
+        # hgq2 always spell it out); under hgq2's QKeras look-alike the default is the dummy (identity).
+        conf = {"class_name": "QuantizerConfig", "config": {"q_type": "default", "place": _SUB_PLACE[sub]}}
+    return quantizer_spec(layer, sub, conf, _model_trainable(ctx))
+
+
+def _activation_name(act) -> str:
+    if act is None:
+        return "linear"
+    if isinstance(act, str):
+        return act
+    if isinstance(act, dict):
+        c = act.get("config")
+        if isinstance(c, str):
+            return c
+        if isinstance(c, dict) and "name" in c:
+            return str(c["name"])
+        return str(act.get("class_name"))
+    return str(act)
+
+
+def _apply_activation(ctx: Context, layer: KLayer, t: Tensor, act) -> Tensor:
+    a = _activation_name(act)
+    if a in ("linear", None, ""):
+        return t
+    if a == "relu":
+        return Tensor(ctx.builder.relu(ctx.builder.unique(f"{layer.name}_relu"), t.node), t.n, None)
+    raise ExportError(f"layer {layer.name!r} ({layer.class_name}): activation {a!r} is not supported "
+                      "(linear and relu are; other functions cannot be computed exactly)")
+
+
+def _check_vector_input(ctx: Context, layer: KLayer) -> None:
+    for shape in (ctx.model.extra.get("input_shapes") or {}).get(layer.name, []):
+        if len(shape) != 1:
+            raise ExportError(f"layer {layer.name!r} ({layer.class_name}) reads a tensor of shape {list(shape)}; "
+                              "model.json v1 supports vector activations only")
+
+
+def _weight(layer: KLayer, name: str) -> np.ndarray:
+    if name not in layer.weights:
+        raise ExportError(f"layer {layer.name!r} ({layer.class_name}): no stored variable {name!r} "
+                          f"(found: {', '.join(sorted(layer.weights)) or 'none'})")
+    return np.asarray(layer.weights[name], dtype=np.float32)
+
+
+def _input(ctx: Context, layer: KLayer) -> tuple[Tensor, np.ndarray | None]:
+    x = ctx.input_of(layer)
+    if layer.config.get("enable_iq"):
+        return act_quantize(ctx, layer, _spec(ctx, layer, "iq", layer.config.get("iq_conf")), x, f"{layer.name}_iq")
+    return x, None
+
+
+def _finish(ctx: Context, layer: KLayer, t: Tensor) -> None:
+    cfg = layer.config
+    t = _apply_activation(ctx, layer, t, cfg.get("activation"))
+    if cfg.get("enable_oq"):
+        t, zero = act_quantize(ctx, layer, _spec(ctx, layer, "oq", cfg.get("oq_conf")), t, f"{layer.name}_oq")
+        t = materialize_zeros(ctx, t, zero, f"{layer.name}_oq_zero")
+    ctx.tensors[layer.name] = t
+
+
+def _emit_dense(ctx: Context, layer: KLayer, x: Tensor, zero, kernel32, bias32, kspec: QSpec, bspec: QSpec | None) -> Tensor:
+    if kernel32.ndim != 2 or kernel32.shape[0] != x.n:
+        raise ExportError(f"layer {layer.name!r} ({layer.class_name}): kernel shape {kernel32.shape} does not match "
+                          f"an input of {x.n} elements")
+    kq, kt = quantize_const(kernel32, kspec)
+    if zero is not None:  # inputs that the input quantiser always makes 0 contribute nothing
+        kq = kq.copy()
+        kq[zero, :] = 0.0
+        units = kq.shape[1]
+        kt = [(_PLACEHOLDER if zero[r] else kt[r * units + c]) for r in range(kq.shape[0]) for c in range(units)]
+    bq = bt = None
+    if bias32 is not None:
+        bq, bt = quantize_const(bias32, bspec if bspec is not None else QSpec("bias"))
+    node = ctx.builder.dense(ctx.builder.unique(layer.name), x.node, kq, kt, bq, bt)
+    return Tensor(node, kq.shape[1], None)
+
+
+# keras_std's InputLayer handler asks the input's only reader for the input's types: an HGQ2 layer answers
+# with its input quantiser (or a Quantizer layer with its own), so the design input is exactly what the
+# model quantises its input to, and act_quantize then adds no Quantize node.
+_IQ_CLASSES = ("QDense", "QBatchNormDense", "QEinsumDense", "QEinsumDenseBatchnorm", "QBatchNormalization",
+               "QUnaryFunctionLUT")
+
+
+def _first_quantizer_types(ctx: Context, layer: KLayer, n: int) -> list[FixedType] | None:
+    if layer.class_name in ("Quantizer", "QActivation"):
+        conf = layer.config.get("config")
+        if isinstance(conf, str):
+            return None
+        spec = _spec(ctx, layer, "quantizer", conf)
+    elif layer.config.get("enable_iq"):
+        spec = _spec(ctx, layer, "iq", layer.config.get("iq_conf"))
+    else:
+        return None
+    if spec.identity or (spec.scaler is not None and _po2(spec.scaler) is None):
+        return None
+    k, i, f, zero, e, signed_sym = _act_types(spec, n)
+    if signed_sym:  # the first step of act_quantize's SAT_SYM chain: round, one more integer bit, SAT
+        return _types(k, i, f, zero, e, spec.round_mode, lambda kk: "SAT", extra_int=1)
+    return _plain_types(spec, n)
+
+
+try:
+    from .keras_std import input_quantizer as _input_quantizer
+except ImportError:  # keras_std without the hook: the input keeps its default type, a Quantize follows
+    _input_quantizer = None
+if _input_quantizer is not None:
+    for _fam in FAMILIES:
+        _input_quantizer(_fam, *_IQ_CLASSES, "Quantizer", "QActivation")(_first_quantizer_types)
+
+
+@handles("hgq2", "QDense")
+@handles("qkeras_hgq2", "QDense")
+def qdense(ctx: Context, layer: KLayer) -> None:
+    """hgq/layers/core/dense.py QDense.call: iq -> matmul(qkernel) -> + qbias -> activation -> oq."""
+    _check_vector_input(ctx, layer)
+    cfg = layer.config
+    x, zero = _input(ctx, layer)
+    kernel = _weight(layer, "kernel")
+    bias = _weight(layer, "bias") if cfg.get("use_bias", True) else None
+    kspec = _spec(ctx, layer, "kq", cfg.get("kq_conf"))
+    bspec = _spec(ctx, layer, "bq", cfg.get("bq_conf")) if bias is not None else None
+    t = _emit_dense(ctx, layer, x, zero, kernel, bias, kspec, bspec)
+    _finish(ctx, layer, t)
+
+
+@handles("hgq2", "QBatchNormDense")
+@handles("qkeras_hgq2", "QBatchNormDense")
+def qbatchnorm_dense(ctx: Context, layer: KLayer) -> None:
+    """hgq/layers/core/dense.py QBatchNormDense (inference): scaler = bn_gamma / sqrt(moving_variance + epsilon);
+    qkernel = kq(scaler[:, None] * kernel); qbias = bq(bias - dot(moving_mean, kernel)); then as QDense.
+    (As in hgq2 0.2.0 itself, scaler[:, None] scales kernel *rows*, which only broadcasts when n_in == units.)"""
+    _check_vector_input(ctx, layer)
+    cfg = layer.config
+    x, zero = _input(ctx, layer)
+    kernel = _weight(layer, "kernel")
+    bias = _weight(layer, "bias")
+    mean, var = _weight(layer, "moving_mean"), _weight(layer, "moving_variance")
+    gamma = _weight(layer, "bn_gamma") if cfg.get("scale", True) else np.float32(1.0)
+    eps = np.float32(cfg.get("epsilon", 1e-3))
+    scaler = (gamma / np.sqrt((var + eps).astype(np.float32))).astype(np.float32)
+    try:
+        fused = (scaler[:, None] * kernel).astype(np.float32)
+        offset = (-np.dot(mean, kernel)).astype(np.float32)
+    except ValueError:
+        raise ExportError(f"layer {layer.name!r} (QBatchNormDense): hgq2 0.2.0 fuses scaler[:, None] * kernel, which does "
+                          f"not broadcast for kernel shape {kernel.shape}") from None
+    if fused.shape != kernel.shape:
+        raise ExportError(f"layer {layer.name!r} (QBatchNormDense): fused kernel shape {fused.shape} != {kernel.shape}")
+    fbias = (bias + offset).astype(np.float32)
+    t = _emit_dense(ctx, layer, x, zero, fused, fbias, _spec(ctx, layer, "kq", cfg.get("kq_conf")),
+                    _spec(ctx, layer, "bq", cfg.get("bq_conf")))
+    _finish(ctx, layer, t)
+
+
+def _dense_equation(ctx: Context, layer: KLayer) -> None:
+    """Accept only EinsumDense equations that are a plain dense on the last axis, e.g. 'ab,bc->ac' or '...b,bc->...c'."""
+    eq = str(layer.config.get("equation", "")).replace(" ", "")
+    try:
+        lhs, rest = eq.split(",")
+        kern, out = rest.split("->")
+    except ValueError:
+        raise ExportError(f"layer {layer.name!r}: cannot parse einsum equation {eq!r}") from None
+    ok = (len(kern) == 2 and lhs and out and lhs[-1] == kern[0] and out[-1] == kern[1] and lhs[:-1] == out[:-1]
+          and (lhs[:-1] == "..." or len(lhs[:-1]) == 1) and kern[0] != kern[1])
+    if not ok:
+        raise ExportError(f"layer {layer.name!r} ({layer.class_name}): einsum equation {eq!r} is not a dense on the last "
+                          "axis; model.json v1 supports vector activations only")
+    bias_axes = layer.config.get("bias_axes")
+    if bias_axes and bias_axes != kern[1]:
+        raise ExportError(f"layer {layer.name!r}: bias_axes {bias_axes!r} unsupported (only {kern[1]!r})")
+
+
+@handles("hgq2", "QEinsumDense")
+@handles("qkeras_hgq2", "QEinsumDense")
+def qeinsum_dense(ctx: Context, layer: KLayer) -> None:
+    """hgq/layers/core/einsum_dense.py, for dense-like equations: iq -> einsum(qkernel) -> + qbias -> act -> oq."""
+    _check_vector_input(ctx, layer)
+    _dense_equation(ctx, layer)
+    cfg = layer.config
+    x, zero = _input(ctx, layer)
+    kernel = _weight(layer, "kernel")
+    bias = _weight(layer, "bias") if cfg.get("bias_axes") else None
+    t = _emit_dense(ctx, layer, x, zero, kernel, bias, _spec(ctx, layer, "kq", cfg.get("kq_conf")),
+                    _spec(ctx, layer, "bq", cfg.get("bq_conf")) if bias is not None else None)
+    _finish(ctx, layer, t)
+
+
+@handles("hgq2", "QEinsumDenseBatchnorm")
+@handles("qkeras_hgq2", "QEinsumDenseBatchnorm")
+def qeinsum_dense_batchnorm(ctx: Context, layer: KLayer) -> None:
+    """hgq/layers/einsum_dense_batchnorm.py (inference): scaler = bn_gamma / sqrt(moving_variance + epsilon())
+    with Keras's global epsilon() (1e-7), NOT the layer's `epsilon`; qkernel = kq(kernel * scaler) along the
+    normalised (output) axis; qbias = bq(bias - moving_mean * scaler)."""
+    _check_vector_input(ctx, layer)
+    _dense_equation(ctx, layer)
+    cfg = layer.config
+    norm = cfg.get("normalize_axes") or cfg.get("bias_axes")
+    eq = str(cfg.get("equation", "")).replace(" ", "")
+    if norm != eq.split("->")[1][-1]:
+        raise ExportError(f"layer {layer.name!r}: normalize_axes {norm!r} unsupported")
+    x, zero = _input(ctx, layer)
+    kernel = _weight(layer, "kernel")
+    if not cfg.get("bias_axes"):
+        raise ExportError(f"layer {layer.name!r} (QEinsumDenseBatchnorm) has no bias")
+    bias = _weight(layer, "bias")
+    mean, var = _weight(layer, "moving_mean"), _weight(layer, "moving_variance")
+    gamma = _weight(layer, "bn_gamma") if cfg.get("scale", True) else np.float32(1.0)
+    scaler = (gamma / np.sqrt((var + np.float32(1e-7)).astype(np.float32))).astype(np.float32)
+    fused = (kernel * scaler[None, :]).astype(np.float32)
+    fbias = (bias + (-mean * scaler).astype(np.float32)).astype(np.float32)
+    t = _emit_dense(ctx, layer, x, zero, fused, fbias, _spec(ctx, layer, "kq", cfg.get("kq_conf")),
+                    _spec(ctx, layer, "bq", cfg.get("bq_conf")))
+    _finish(ctx, layer, t)
+
+
+@handles("hgq2", "QBatchNormalization")
+@handles("qkeras_hgq2", "QBatchNormalization")
+def qbatchnorm(ctx: Context, layer: KLayer) -> None:
+    """hgq/layers/batch_normalization.py (inference): scale = bn_gamma / sqrt(var + epsilon) (1 without `scale`),
+    offset = bn_beta - mean * scale (bn_beta is 1, not 0, without `center`, as in hgq2 0.2.0);
+    y = iq(x) * kq(scale) + bq(offset), exactly."""
+    _check_vector_input(ctx, layer)
+    cfg = layer.config
+    axis = cfg.get("axis", -1)
+    if isinstance(axis, list):
+        axis = axis[0] if len(axis) == 1 else axis
+    if axis not in (-1, 1):
+        raise ExportError(f"layer {layer.name!r} (QBatchNormalization): axis {axis} unsupported")
+    x, zero = _input(ctx, layer)
+    mean, var = _weight(layer, "moving_mean"), _weight(layer, "moving_variance")
+    gamma = _weight(layer, "bn_gamma") if cfg.get("scale", True) else np.float32(1.0)
+    beta = _weight(layer, "bn_beta") if cfg.get("center", True) else np.float32(1.0)
+    eps = np.float32(cfg.get("epsilon", 1e-3))
+    scale = (gamma / np.sqrt((var + eps).astype(np.float32))).astype(np.float32)
+    offset = (beta - (mean * scale).astype(np.float32)).astype(np.float32)
+    scale = np.broadcast_to(scale, (x.n,)).astype(np.float32)
+    offset = np.broadcast_to(offset, (x.n,)).astype(np.float32)
+    qs, st = quantize_const(scale, _spec(ctx, layer, "kq", cfg.get("kq_conf")))
+    qo, ot = quantize_const(offset, _spec(ctx, layer, "bq", cfg.get("bq_conf")))
+    if zero is not None:
+        qs = np.where(zero, 0.0, qs)
+        st = [(_PLACEHOLDER if z else t) for z, t in zip(zero, st)]
+    node = ctx.builder.batchnorm(ctx.builder.unique(layer.name), x.node, qs, st, qo, ot)
+    t = Tensor(node, x.n, None)
+    if cfg.get("enable_oq"):
+        t, z = act_quantize(ctx, layer, _spec(ctx, layer, "oq", cfg.get("oq_conf")), t, f"{layer.name}_oq")
+        t = materialize_zeros(ctx, t, z, f"{layer.name}_oq_zero")
+    ctx.tensors[layer.name] = t
+
+
+@handles("hgq2", "Quantizer", "QActivation")
+@handles("qkeras_hgq2", "Quantizer", "QActivation")
+def quantizer_layer(ctx: Context, layer: KLayer) -> None:
+    """hgq/quantizer/quantizer.py Quantizer (hgq2's QKeras QActivation is this class): one activation quantiser."""
+    x = ctx.input_of(layer)
+    conf = layer.config.get("config")
+    if isinstance(conf, str):
+        raise ExportError(f"layer {layer.name!r}: quantiser given as a string {conf!r}; re-save the model with hgq2")
+    spec = _spec(ctx, layer, "quantizer", conf)
+    t, zero = act_quantize(ctx, layer, spec, x, layer.name)
+    ctx.tensors[layer.name] = materialize_zeros(ctx, t, zero, f"{layer.name}_zero")
+
+
+@handles("hgq2", "QUnaryFunctionLUT")
+@handles("qkeras_hgq2", "QUnaryFunctionLUT")
+def qunary_lut(ctx: Context, layer: KLayer) -> None:
+    """hgq/layers/activation.py QUnaryFunctionLUT with an exact activation (relu or linear): iq -> act -> oq."""
+    x, zero = _input(ctx, layer)
+    x = materialize_zeros(ctx, x, zero, f"{layer.name}_iq_zero")
+    _finish(ctx, layer, x)
