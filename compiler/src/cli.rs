@@ -69,6 +69,9 @@ struct CompileArgs {
     /// Share adders even where it deepens the adder trees (fewer LUTs, possibly more stages).
     #[arg(long)]
     deep_share: bool,
+    /// Deepest shared sub-sum, in adders (larger: more sharing, longer paths).
+    #[arg(long, default_value_t = 4)]
+    share_depth: u32,
     /// Print nothing but errors.
     #[arg(short, long)]
     quiet: bool,
@@ -114,7 +117,7 @@ fn run_compile(a: CompileArgs) -> Result<i32> {
         cse: crate::passes::cmvm::CseOptions {
             enabled: !a.no_share,
             keep_depth: !a.deep_share,
-            ..Default::default()
+            max_depth: a.share_depth,
         },
     };
     let design = compile(&model, &opts).map_err(|d| match (&d.file, &d.path) {

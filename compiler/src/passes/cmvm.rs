@@ -5,7 +5,8 @@
 //! common-subexpression elimination in the manner of da4ml (arXiv 2507.04535) and Hcub-style MCM
 //! algorithms, picking at each step the most frequent pattern (ties: the shallowest result, then the
 //! smallest key, so the result is deterministic). Occurrence counts are kept incrementally (a count map
-//! plus an ordered set), so a step costs O(terms of the touched outputs · log), not a rescan.
+//! plus a max-heap with lazy deletion: stale entries are skipped when popped), so a step costs
+//! O(terms of the touched outputs · log), not a rescan.
 //! What remains of each output is summed shallowest-first (a Huffman tree on adder depth), which keeps
 //! the critical path as short as the terms allow.
 //!
@@ -15,7 +16,8 @@
 use super::const_fold::add_simplified;
 use crate::diag::Result;
 use crate::ir::dfg::{Dfg, LayerTag, Op, Term, ValueId};
-use std::collections::{BTreeSet, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BinaryHeap;
 
 /// A two-term pattern `src_a + (±src_b << delta)`, canonical: `(a, 0) <= (b, delta)` in (src, shift)
 /// order, so the same sum is found whichever term comes first.
@@ -77,12 +79,15 @@ struct State {
     outputs: Vec<Vec<Term>>,
     /// Occurrences of each pattern (pairs of terms in one output).
     count: HashMap<Key, u32>,
-    /// `(count, depth, key)` for every pattern with count >= 2, to find the best one quickly.
-    ranked: BTreeSet<(u32, std::cmp::Reverse<u32>, std::cmp::Reverse<Key>)>,
-    /// Adder depth of each value created here (inputs of the layer: 0).
-    depth: HashMap<ValueId, u32>,
-    /// How many input terms each value created here sums (inputs: 1).
-    leaves: HashMap<ValueId, u32>,
+    /// `(count, depth, key)` pushed whenever a pattern's count rises to >= 2; an entry is stale (and
+    /// skipped) when the pattern's current count differs.
+    ranked: BinaryHeap<(u32, std::cmp::Reverse<u32>, std::cmp::Reverse<Key>)>,
+    /// Adder depth of each value by node index (values from before this layer: 0).
+    depth: Vec<u32>,
+    /// How many input terms each value sums, by node index (values from before this layer: 1).
+    leaves: Vec<u32>,
+    /// Only share sub-sums that are as shallow as balanced trees (with `keep_depth`).
+    balanced: bool,
 }
 
 fn vid(i: u32) -> ValueId {
@@ -96,38 +101,52 @@ fn ceil_log2(n: u32) -> u32 {
 
 impl State {
     fn depth_of(&self, v: ValueId) -> u32 {
-        self.depth.get(&v).copied().unwrap_or(0)
+        self.depth.get(v.index()).copied().unwrap_or(0)
+    }
+    fn set(&mut self, v: ValueId, depth: u32, leaves: u32) {
+        if self.depth.len() <= v.index() {
+            self.depth.resize(v.index() + 1, 0);
+            self.leaves.resize(v.index() + 1, 1);
+        }
+        self.depth[v.index()] = depth;
+        self.leaves[v.index()] = leaves;
     }
     fn key_depth(&self, k: &Key) -> u32 {
         self.depth_of(vid(k.a)).max(self.depth_of(vid(k.b))) + 1
     }
     fn leaves_of(&self, v: ValueId) -> u32 {
-        self.leaves.get(&v).copied().unwrap_or(1)
+        self.leaves.get(v.index()).copied().unwrap_or(1)
     }
     /// A pattern may be shared only if its sum is as shallow as a balanced tree over the same input
     /// terms (so sharing never lengthens the critical path) and within the depth bound.
     fn admissible(&self, k: &Key, max_depth: u32) -> bool {
         let d = self.key_depth(k);
-        d <= max_depth && d <= ceil_log2(self.leaves_of(vid(k.a)) + self.leaves_of(vid(k.b)))
+        d <= max_depth
+            && (!self.balanced
+                || d <= ceil_log2(self.leaves_of(vid(k.a)) + self.leaves_of(vid(k.b))))
     }
     fn bump(&mut self, k: Key, by: i64, max_depth: u32) {
-        let d = self.key_depth(&k);
         let c = self.count.entry(k).or_insert(0);
-        let old = *c;
-        *c = (old as i64 + by) as u32;
-        let new = *c;
-        if old >= 2 {
-            // Not every counted pattern is ranked (inadmissible ones are not); removing is a no-op then.
-            self.ranked
-                .remove(&(old, std::cmp::Reverse(d), std::cmp::Reverse(k)));
-        }
-        if new >= 2 && self.admissible(&k, max_depth) {
-            self.ranked
-                .insert((new, std::cmp::Reverse(d), std::cmp::Reverse(k)));
-        }
+        let new = (*c as i64 + by) as u32;
+        *c = new;
         if new == 0 {
             self.count.remove(&k);
+        } else if by > 0 && new >= 2 && self.admissible(&k, max_depth) {
+            self.ranked.push((
+                new,
+                std::cmp::Reverse(self.key_depth(&k)),
+                std::cmp::Reverse(k),
+            ));
         }
+    }
+    /// The best pattern with a current count >= 2, discarding stale heap entries.
+    fn best(&mut self) -> Option<Key> {
+        while let Some((c, _, std::cmp::Reverse(k))) = self.ranked.pop() {
+            if self.count.get(&k).copied() == Some(c) {
+                return Some(k);
+            }
+        }
+        None
     }
     fn add_pairs_of(&mut self, out: usize, t: usize, sign: i64, max_depth: u32) {
         let terms = &self.outputs[out];
@@ -188,10 +207,11 @@ fn build_once(
 ) -> Result<(Vec<ValueId>, u32)> {
     let mut st = State {
         outputs: terms,
-        count: HashMap::new(),
-        ranked: BTreeSet::new(),
-        depth: HashMap::new(),
-        leaves: HashMap::new(),
+        count: HashMap::default(),
+        ranked: BinaryHeap::new(),
+        depth: Vec::new(),
+        leaves: Vec::new(),
+        balanced: opts.keep_depth,
     };
     if opts.enabled {
         for o in 0..st.outputs.len() {
@@ -205,7 +225,7 @@ fn build_once(
             }
         }
     }
-    while let Some(&(_, _, std::cmp::Reverse(key))) = st.ranked.iter().next_back() {
+    while let Some(key) = st.best() {
         let a = ValueId(petgraph::graph::NodeIndex::new(key.a as usize));
         let b = ValueId(petgraph::graph::NodeIndex::new(key.b as usize));
         let v = add_simplified(
@@ -225,8 +245,8 @@ fn build_once(
             tag,
         )?;
         let d = st.key_depth(&key);
-        st.depth.insert(v, d);
-        st.leaves.insert(v, st.leaves_of(a) + st.leaves_of(b));
+        let l = st.leaves_of(a) + st.leaves_of(b);
+        st.set(v, d, l);
         let mut replaced = 0;
         for o in 0..st.outputs.len() {
             // Replace non-overlapping occurrences in this output, one at a time.
@@ -299,7 +319,7 @@ fn build_once(
             let (a, b) = if a.neg && !b.neg { (b, a) } else { (a, b) };
             let s = add_simplified(dfg, Op::Add { a, b }, tag)?;
             let d = da.max(db) + 1;
-            st.depth.insert(s, d);
+            st.set(s, d, 0);
             level.push((
                 d,
                 Term {
