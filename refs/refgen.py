@@ -180,3 +180,70 @@ def input_meta(n, W, I, N, seed=SEED):
 
 def log(*a):
     print('[refs]', *a, file=sys.stderr, flush=True)
+
+
+def versions(*dists):
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for d in dists:
+        try:
+            out[d] = version(d)
+        except PackageNotFoundError:
+            out[d] = None
+    return out
+
+
+def compare(y_exact, y_fw):
+    """Statistics of a framework's float32 outputs against the exact ones."""
+    y_exact = np.asarray(y_exact, dtype=np.float64)
+    y_fw = np.asarray(y_fw, dtype=np.float64)
+    d = y_exact != y_fw
+    return {
+        'mismatched_values': int(d.sum()),
+        'mismatched_rows': int(d.any(axis=1).sum()),
+        'max_abs_diff': float(np.max(np.abs(y_exact - y_fw))) if d.any() else 0.0,
+        'first_mismatched_rows': np.unique(np.argwhere(d)[:, 0])[:10].tolist(),
+    }
+
+
+def run_sets(sets, compute, script, dists, env_name):
+    """Driver shared by the gen_*.py scripts.
+
+    sets: name -> dict(sources=[paths], W, I, n, ...). compute(name, spec) -> (y, meta) runs in a child
+    process (one per set: fresh framework state, e.g. hgq2's qkeras compat leaks global defaults).
+    """
+    import subprocess
+
+    if len(sys.argv) == 3 and sys.argv[1] == '--child':
+        name = sys.argv[2]
+        spec = sets[name]
+        t0 = time.time()
+        y, meta, extra_files = compute(name, spec)
+        meta['timing_s'] = round(time.time() - t0, 1)
+        write_ref(name, y, meta, spec['_key'] if '_key' in spec else os.environ['_REFS_KEY'])
+        for fname, arr in (extra_files or {}).items():
+            np.save(REFS / name / fname, arr)
+            print(f'[refs] wrote {rel(REFS / name / fname)} {arr.shape} {arr.dtype}', flush=True)
+        return
+    vers = versions(*dists)
+    todo = [n for n in sets if wanted(n)]
+    for name in todo:
+        spec = sets[name]
+        missing = [s for s in spec['sources'] if not Path(s).exists()]
+        if missing:
+            log(f'{name}: SKIPPED, missing source {", ".join(rel(m) for m in missing)}')
+            continue
+        key = recipe_key(name, spec['sources'], [script, Path(__file__), ROOT / 'refs' / 'exact_eval.py'],
+                         vers, spec['W'], spec['I'], N_VECTORS, SEED, extra=spec.get('extra'))
+        if up_to_date(name, key):
+            log(f'{name}: up to date ({env_name})')
+            continue
+        log(f'{name}: computing in {env_name} ...')
+        t0 = time.time()
+        # stale companion files of an earlier run must not survive
+        for old in (REFS / name).glob('*.npy') if (REFS / name).exists() else []:
+            old.unlink()
+        subprocess.run([sys.executable, str(script), '--child', name], check=True,
+                       env=dict(os.environ, _REFS_KEY=key))
+        log(f'{name}: done in {time.time() - t0:.0f} s')

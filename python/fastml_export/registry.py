@@ -66,7 +66,9 @@ def convert(model: KModel, precision=None, name: str | None = None) -> ModelBuil
     # Import the handler modules so they register themselves.
     from . import hgq1, hgq2, keras_std, qkeras  # noqa: F401
 
-    ctx = Context(model, ModelBuilder(name=name or model.name, description=f"exported by fastml-export from {model.source}"), precision=precision)
+    # Only the file's name: the same model exported anywhere gives the same model.json.
+    source = str(model.source).replace("\\", "/").rsplit("/", 1)[-1]
+    ctx = Context(model, ModelBuilder(name=name or model.name, description=f"exported by fastml-export from {source}"), precision=precision)
     for layer in model.layers:
         h = _HANDLERS.get((layer.family, layer.class_name))
         if h is None:
