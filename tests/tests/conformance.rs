@@ -36,14 +36,14 @@ fn input_mantissas(n: usize, w: u32, count: usize, seed: u64) -> Vec<Vec<i64>> {
             3 => 1,
             4 => -1,
             5 => {
-                if j % 2 == 0 {
+                if j.is_multiple_of(2) {
                     lo
                 } else {
                     hi
                 }
             }
             6 => {
-                if j % 2 == 0 {
+                if j.is_multiple_of(2) {
                     hi
                 } else {
                     lo
