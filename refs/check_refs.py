@@ -17,7 +17,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REFS = HERE.parent / 'tests' / 'data' / 'refs'
 BUDGET_MB = 60
-REQUIRED = ['name', 'framework', 'versions', 'source_model', 'source_sha256', 'inputs', 'exact', 'how',
+REQUIRED = ['name', 'framework', 'framework_arithmetic', 'versions', 'source_model', 'source_sha256', 'inputs', 'exact', 'how',
             'outputs_file', 'outputs_shape', 'outputs_dtype', 'outputs_sha256', 'recipe_sha256']
 
 sys.path.insert(0, str(HERE))
@@ -86,7 +86,8 @@ def check_set(d, verbose):
         if c in meta and (meta[c].get('mismatched_values', 0) or 'error' in meta[c]):
             # a cross-check that disagrees is reported, not fatal: meta.json says which side is trusted
             print(f'WARN {d.name}: {c}: {meta[c].get("mismatched_values", meta[c].get("error"))}')
-    extra = {p.name for p in d.iterdir()} - {'meta.json', meta['outputs_file']} - (
+    # model.json: the exporter's output for this model, written by refs/export_models.py
+    extra = {p.name for p in d.iterdir()} - {'meta.json', 'model.json', meta['outputs_file']} - (
         {ff['file']} if ff and 'file' in ff else set())
     if extra:
         errs.append(f'{d.name}: unexpected files {sorted(extra)}')

@@ -72,6 +72,7 @@ def compute(name, spec):
     cmp = refgen.compare(y_ex, y_fw)
     meta.update(refgen.input_meta(n, spec['W'], spec['I'], refgen.N_VECTORS))
     meta['exact'] = True
+    meta['framework_arithmetic'] = 'float32'
     meta['how'] = (
         'outputs.npy = the exact outputs of the last layer (logits, no softmax in these models): the forward '
         'pass redone in float64 by refs/exact_eval.py:eval_hgq2 with the model\'s own quantised weights '

@@ -140,6 +140,7 @@ def compute(name, spec):
         y = exact_eval.eval_hgq1_proxy(model, x)
         meta['framework'] = 'HGQ (v1, proxy model)'
         meta['exact'] = True
+        meta['framework_arithmetic'] = 'float32'
         meta['how'] = ('outputs.npy = the exact outputs: the proxy model re-evaluated in float64 by '
                        'refs/exact_eval.py:eval_hgq1_proxy (its own FixedPointQuantizer bits/integers/keep_negative '
                        'and RND/SAT modes, its stored already-quantised Dense weights; every sum checked exact)')
@@ -179,6 +180,7 @@ def compute(name, spec):
     y_keras = np.asarray(model.predict(x.astype(np.float32), verbose=0, batch_size=BATCH), dtype=np.float64)
     meta['framework'] = 'hls4ml'
     meta['exact'] = True
+    meta['framework_arithmetic'] = 'exact (ap_fixed C simulation)'
     meta['how'] = ('outputs.npy = hls4ml 1.3.0 C simulation (convert_from_keras_model, Vivado backend, io_parallel, '
                    'Latency strategy, compiled with g++; ap_fixed arithmetic, exact) of the model without softmax; '
                    'inputs passed as float64 on the fixed<16,6> grid (exact in the ap_fixed<16,6> input)')

@@ -93,6 +93,7 @@ def compute(name, spec):
         meta['build_info'] = spec['build']
     meta.update(refgen.input_meta(n, spec['W'], spec['I'], refgen.N_VECTORS))
     meta['exact'] = True
+    meta['framework_arithmetic'] = 'float32'
     meta['how'] = (
         'outputs.npy = QKeras predict of the logits sub-model rebuilt in float64 (every layer dtype float64; '
         'QKeras quantisers are exact on exact inputs and the float64 sums are exact at these widths). '

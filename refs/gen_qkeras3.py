@@ -50,6 +50,7 @@ def compute(name, spec):
             'source_sha256': {refgen.rel(p): refgen.file_sha256(p) for p in spec['sources']},
             'description': spec['note'], 'logits_layer': spec['logits']}
     meta.update(refgen.input_meta(n, spec['W'], spec['I'], refgen.N_VECTORS))
+    meta['framework_arithmetic'] = 'float32'
     meta['how'] = f'qkeras-v3 predict (keras 3, jax backend, float32, batch_size={BATCH}) of the logits sub-model'
     ref = REFS / 'qkeras_3layer' / 'outputs.npy'
     if ref.exists():

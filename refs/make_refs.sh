@@ -18,7 +18,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 VENVS="$ROOT/.refs-venv"
 CONSTRAINTS="$ROOT/refs/constraints"
-export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=2 PYTHONDONTWRITEBYTECODE=1
+export PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=2 PYTHONDONTWRITEBYTECODE=1
 # moderate CPU use on the shared 2-core machines
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} MKL_NUM_THREADS=${MKL_NUM_THREADS:-2}
 export XLA_FLAGS=${XLA_FLAGS:---xla_cpu_multi_thread_eigen=false}
@@ -106,4 +106,14 @@ step hgq2        refs/gen_hgq2.py
 step hgq2-hls4ml refs/crosscheck_hls4ml.py
 step keras2      refs/gen_keras2.py
 step hgq2        refs/check_refs.py -v
+# the exporter's model.json for every set (refs/export_models.py; needs the project venv of `make venv`)
+if [ -f refs/export_models.py ]; then
+  if [ -x .venv/bin/python ]; then
+    t0=$SECONDS; log "run refs/export_models.py (.venv)"
+    .venv/bin/python refs/export_models.py
+    log "done refs/export_models.py in $((SECONDS - t0)) s"
+  else
+    log "NOTE: .venv missing: run 'make venv && .venv/bin/python refs/export_models.py' to refresh the model.json files"
+  fi
+fi
 log "all done in $((SECONDS - T_START)) s; reference sets in tests/data/refs/ ($(du -sh tests/data/refs | cut -f1))"
