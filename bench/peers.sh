@@ -40,7 +40,8 @@ rep = json.load(open(f"{d}/out/report.json"))
 stages = rep["latency_cycles"]
 # Bit-exact against the peers' expected logits?
 ours = [[Fraction(x) for x in l.split()] for l in open(f"{d}/pred.txt")]
-want = [[Fraction(x) for x in l.split()] for l in open(f"{peers}/results/{m}.expected_logits.txt")]
+# The expected logits are printed floats (up to 17 digits): compare with the float64 they denote.
+want = [[Fraction(float(x)) for x in l.split()] for l in open(f"{peers}/results/{m}.expected_logits.txt")]
 bad = sum(a != b for r, s in zip(ours, want) for a, b in zip(r, s))
 print(f"{m:<9} {'fastml':<12} {lut:>8} {ff:>8} {carry:>8} {dsp:>5} {stages:>7} {us/1000:>10.1f}   logits vs expected: {bad} mismatches of {sum(map(len, want))}")
 try:
