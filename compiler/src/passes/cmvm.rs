@@ -88,6 +88,8 @@ struct State {
     leaves: Vec<u32>,
     /// Only share sub-sums that are as shallow as balanced trees (with `keep_depth`).
     balanced: bool,
+    /// The outputs whose terms use a value (may list outputs that no longer do: a superset is safe).
+    used_in: HashMap<ValueId, Vec<usize>>,
 }
 
 fn vid(i: u32) -> ValueId {
@@ -212,7 +214,16 @@ fn build_once(
         depth: Vec::new(),
         leaves: Vec::new(),
         balanced: opts.keep_depth,
+        used_in: HashMap::default(),
     };
+    for (o, terms) in st.outputs.iter().enumerate() {
+        for t in terms {
+            let list = st.used_in.entry(t.src).or_default();
+            if list.last() != Some(&o) {
+                list.push(o);
+            }
+        }
+    }
     if opts.enabled {
         for o in 0..st.outputs.len() {
             let n = st.outputs[o].len();
@@ -248,7 +259,16 @@ fn build_once(
         let l = st.leaves_of(a) + st.leaves_of(b);
         st.set(v, d, l);
         let mut replaced = 0;
-        for o in 0..st.outputs.len() {
+        // Only outputs that use both sources can hold the pattern (ascending order, deterministic).
+        let (ua, ub) = (
+            st.used_in.get(&a).cloned().unwrap_or_default(),
+            st.used_in.get(&b).cloned().unwrap_or_default(),
+        );
+        let candidates: Vec<usize> = ua
+            .into_iter()
+            .filter(|o| ub.binary_search(o).is_ok())
+            .collect();
+        for o in candidates {
             // Replace non-overlapping occurrences in this output, one at a time.
             loop {
                 let terms = &st.outputs[o];
@@ -276,6 +296,10 @@ fn build_once(
                 st.outputs[o].remove(u);
                 st.outputs[o].remove(t);
                 st.outputs[o].push(Term { src: v, shift, neg });
+                let list = st.used_in.entry(v).or_default();
+                if list.last() != Some(&o) {
+                    list.push(o);
+                }
                 let last = st.outputs[o].len() - 1;
                 st.add_pairs_of(o, last, 1, opts.max_depth);
                 replaced += 1;
