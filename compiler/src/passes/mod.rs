@@ -6,6 +6,7 @@ pub mod cmvm;
 pub mod const_fold;
 pub mod dead_code;
 pub mod fold_batchnorm;
+pub mod fold_rounding;
 pub mod infer_ranges;
 pub mod insert_registers;
 pub mod legalize_names;
@@ -48,6 +49,7 @@ pub trait DfgPass {
 pub fn layer_pipeline() -> Vec<Box<dyn LayerPass>> {
     vec![
         Box::new(fold_batchnorm::FoldBatchNorm),
+        Box::new(fold_rounding::FoldRounding),
         Box::new(prune_zero_weights::PruneZeroWeights),
     ]
 }
