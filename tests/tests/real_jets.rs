@@ -79,9 +79,8 @@ fn model_with_input(ty: &str) -> LayerGraph {
     frontend::parse_model(&v.to_string(), "qkeras_3layer variant").expect("valid")
 }
 
-/// Golden-model logits (exact, shown as f64) of real-valued inputs.
-fn logits(model: &LayerGraph, xs: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    let design = fastml_compile::compile(model, &Options::default()).expect("compiles");
+/// A real input vector quantised by the design's Input quantisers, exactly as `predict` does it.
+fn quantize(design: &fastml_compile::Design, x: &[f64]) -> Vec<i128> {
     let LayerOp::Input { q } = &design
         .layers
         .layer(design.layers.input().expect("input"))
@@ -89,21 +88,23 @@ fn logits(model: &LayerGraph, xs: &[Vec<f64>]) -> Vec<Vec<f64>> {
     else {
         unreachable!()
     };
+    x.iter()
+        .zip(q)
+        .map(|(v, q)| q.quantize_f64(*v).expect("finite"))
+        .collect()
+}
+
+/// Golden-model logits (exact, shown as f64) of real-valued inputs.
+fn logits(model: &LayerGraph, xs: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let design = fastml_compile::compile(model, &Options::default()).expect("compiles");
+    let program = fastml_compile::golden::Program::new(&design.dfg);
     xs.iter()
         .map(|x| {
-            let m: Vec<i128> = x
-                .iter()
-                .zip(q)
-                .map(|(v, q)| q.quantize_f64(*v).expect("finite"))
-                .collect();
+            let m = quantize(&design, x);
             // The hardware's golden model must agree with the specification here too.
-            let hw = fastml_compile::golden::Program::new(&design.dfg).eval(&m);
+            let hw = program.eval(&m);
             let spec = eval_layers(&design.layers, &m);
-            for ((h, s), f) in hw
-                .iter()
-                .zip(&spec)
-                .zip(&fastml_compile::golden::Program::new(&design.dfg).output_fracs)
-            {
+            for ((h, s), f) in hw.iter().zip(&spec).zip(&program.output_fracs) {
                 assert_eq!(
                     fastml_compile::ir::layer::Const { m: *h, frac: *f }.normalized(),
                     s.normalized()
@@ -145,69 +146,35 @@ fn predict_command_prints_the_exact_golden_outputs() {
     let dir = tempfile::tempdir().expect("temp");
     let input = shared().join("reference/test-hls4ml-backend/data_X_inputs.dat");
     let model_path = repo().join("models/qkeras_3layer/model.json");
-    let r = run(
-        BIN,
-        &[
+    let predict = |extra: &[&str]| {
+        let mut args = vec![
             "predict",
             model_path.to_str().expect("utf-8"),
             "--input",
             input.to_str().expect("utf-8"),
-        ],
-        dir.path(),
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+        ];
+        args.extend_from_slice(extra);
+        let r = run(BIN, &args, dir.path());
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r
+    };
+    let r = predict(&[]);
     let model = frontend::load_model(&model_path).expect("model");
     let design = fastml_compile::compile(&model, &Options::default()).expect("compiles");
-    let LayerOp::Input { q } = &design
-        .layers
-        .layer(design.layers.input().expect("input"))
-        .op
-    else {
-        unreachable!()
-    };
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines.len(), 8);
     for (x, line) in jets().iter().zip(lines) {
-        let m: Vec<i128> = x
-            .iter()
-            .zip(q)
-            .map(|(v, q)| q.quantize_f64(*v).expect("finite"))
-            .collect();
-        let want: Vec<String> = eval_layers(&design.layers, &m)
+        let want: Vec<String> = eval_layers(&design.layers, &quantize(&design, x))
             .iter()
             .map(|c| to_decimal(c.m, c.frac))
             .collect();
         assert_eq!(line, want.join(" "));
     }
     // --output writes the same text to a file, and --float gives the unquantised network's outputs.
-    let r2 = run(
-        BIN,
-        &[
-            "predict",
-            model_path.to_str().expect("utf-8"),
-            "--input",
-            input.to_str().expect("utf-8"),
-            "--output",
-            "y.txt",
-        ],
-        dir.path(),
-    );
-    assert_eq!(r2.code, 0, "{}", r2.stderr);
+    predict(&["--output", "y.txt"]);
     assert_eq!(
         std::fs::read_to_string(dir.path().join("y.txt")).expect("y.txt"),
         r.stdout
     );
-    let rf = run(
-        BIN,
-        &[
-            "predict",
-            model_path.to_str().expect("utf-8"),
-            "--input",
-            input.to_str().expect("utf-8"),
-            "--float",
-        ],
-        dir.path(),
-    );
-    assert_eq!(rf.code, 0, "{}", rf.stderr);
-    assert_eq!(rf.stdout.lines().count(), 8);
+    assert_eq!(predict(&["--float"]).stdout.lines().count(), 8);
 }
