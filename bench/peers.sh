@@ -3,7 +3,7 @@
 # fastml-export, compile at 5 ns, time the compile, co-simulate, synthesise with the same Yosys script
 # the peers used (`synth_xilinx -family xcup -flatten`), and print ours vs da4ml with ratios.
 # da4ml's figures come from ../shared/peers/results/{da4ml,yosys}_<m>_lc5.json (measured on this kind of
-# machine). Writes only under build/bench/peers/. Yosys on homog16 takes ~10+ minutes.
+# machine). Synthesis reads rtl/*.v, never the simulation models in rtl/sim/. Writes only under build/bench/peers/. Yosys on homog16 takes ~10+ minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=target/release/fastml-compile
@@ -25,14 +25,15 @@ for m in $MODELS; do
   "$BIN" "$d/model.json" -o "$d/out" -q --cosim-input "$PEERS/results/x_test.txt" --cache-dir target/fastml-sim-cache
   "$BIN" predict "$d/model.json" --input "$PEERS/results/x_test.txt" --output "$d/pred.txt"
   top=$(python3 -c "import json;print(json.load(open('$d/out/report.json'))['top'])")
-  yosys -q -l "$d/yosys.log" -p "read_verilog $d/out/rtl/$top.v $d/out/rtl/fastml_valid_pipe.v; synth_xilinx -family xcup -flatten -top $top; tee -o $d/stat.txt stat" >/dev/null
+  yosys -q -l "$d/yosys.log" -p "read_verilog $(ls $d/out/rtl/*.v | tr '\n' ' '); synth_xilinx -family xcup -flatten -top $top; tee -o $d/stat.txt stat" >/dev/null
   python3 - "$m" "$d" "$PEERS" "$ms" <<'PY' | tee -a "$OUT/table.txt"
 import json, re, sys
 from fractions import Fraction
 m, d, peers, us = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 stat = open(f"{d}/stat.txt").read()
 cells = {k: int(v) for k, v in re.findall(r"^\s+(\S+)\s+(\d+)\s*$", stat, re.M)}
-lut = sum(v for k, v in cells.items() if re.fullmatch(r"LUT[1-6]", k))
+# LUT6_2 (our ternary adders' dual-output LUTs) is one physical LUT each: counted with LUT1..LUT6.
+lut = sum(v for k, v in cells.items() if re.fullmatch(r"LUT[1-6]|LUT6_2", k))
 ff = sum(v for k, v in cells.items() if re.fullmatch(r"FD[A-Z]*", k))
 carry = sum(v for k, v in cells.items() if k.startswith("CARRY"))
 dsp = sum(v for k, v in cells.items() if k.startswith("DSP"))

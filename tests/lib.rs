@@ -42,13 +42,16 @@ pub fn run(bin: &str, args: &[&str], cwd: &Path) -> Run {
     }
 }
 
-/// The top module's name in an `rtl/` folder (the file that is not the valid pipe).
+/// The library modules the compiler writes beside the top module (from `rtl-lib/`).
+pub const LIBRARY_FILES: [&str; 2] = ["fastml_valid_pipe.v", "fastml_add3.v"];
+
+/// The top module's name in an `rtl/` folder (the file that is not a library module).
 pub fn top_of(rtl: &Path) -> String {
     let mut tops: Vec<String> = std::fs::read_dir(rtl)
         .expect("rtl folder")
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".v") && n != "fastml_valid_pipe.v")
+        .filter(|n| n.ends_with(".v") && !LIBRARY_FILES.contains(&n.as_str()))
         .map(|n| n.trim_end_matches(".v").to_string())
         .collect();
     tops.sort();
@@ -60,25 +63,48 @@ pub fn top_of(rtl: &Path) -> String {
 /// design in `rtl`; returns the tools' complaints, if any.
 pub fn lint(rtl: &Path) -> Result<(), String> {
     let top = top_of(rtl);
-    let files: Vec<PathBuf> = vec![
-        rtl.join(format!("{top}.v")),
-        rtl.join("fastml_valid_pipe.v"),
-    ];
-    let v = Command::new("verilator")
-        .args(["--lint-only", "-Wall", "--top-module", &top])
-        .args(&files)
-        .output()
-        .map_err(|e| format!("verilator: {e} (run `make deps`)"))?;
-    if !v.status.success() || !v.stderr.is_empty() {
-        return Err(format!(
-            "verilator -Wall:\n{}",
-            String::from_utf8_lossy(&v.stderr)
-        ));
+    // The design's files (top and library modules). Verilator lints them with the primitives'
+    // simulation models (rtl/sim/LUT6_2.v, CARRY8.v) and again with the ternary adder's fast model in
+    // place of its netlist; Yosys checks the instances against its own Xilinx cell library.
+    let mut files: Vec<PathBuf> = vec![rtl.join(format!("{top}.v"))];
+    for f in LIBRARY_FILES {
+        if rtl.join(f).exists() {
+            files.push(rtl.join(f));
+        }
+    }
+    let sim = rtl.join("sim");
+    let mut runs = vec![files.clone()];
+    if sim.exists() {
+        runs[0].extend([sim.join("LUT6_2.v"), sim.join("CARRY8.v")]);
+        let mut with_model: Vec<PathBuf> = files
+            .iter()
+            .filter(|f| !f.ends_with("fastml_add3.v"))
+            .cloned()
+            .collect();
+        with_model.push(sim.join("fastml_add3_model.v"));
+        runs.push(with_model);
+    }
+    for run_files in &runs {
+        let v = Command::new("verilator")
+            .args(["--lint-only", "-Wall", "--top-module", &top])
+            .args(run_files)
+            .output()
+            .map_err(|e| format!("verilator: {e} (run `make deps`)"))?;
+        if !v.status.success() || !v.stderr.is_empty() {
+            return Err(format!(
+                "verilator -Wall:\n{}",
+                String::from_utf8_lossy(&v.stderr)
+            ));
+        }
     }
     let script = format!(
-        "read_verilog {}; read_verilog {}; hierarchy -check -top {top}; proc; check -assert",
-        files[0].display(),
-        files[1].display()
+        "read_verilog -lib +/xilinx/cells_sim.v; read_verilog {}; hierarchy -check -top {top}; \
+         proc; check -assert",
+        files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     let y = Command::new("yosys")
         .args(["-q", "-p", &script])

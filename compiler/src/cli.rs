@@ -11,6 +11,13 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// `println!` that ignores a closed standard output (`fastml-compile ... | head` must not panic).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 #[derive(Parser)]
 #[command(
     name = "fastml-compile",
@@ -72,6 +79,19 @@ struct CompileArgs {
     /// Deepest shared sub-sum, in adders (larger: more sharing, longer paths).
     #[arg(long, default_value_t = 4)]
     share_depth: u32,
+    /// Binary adders only: no ternary adders, so the Verilog uses no vendor primitives (LUT6_2,
+    /// CARRY8) and suits any synthesis tool or FPGA family.
+    #[arg(long)]
+    no_ternary: bool,
+    /// Adder levels the ternary adders may add to a layer beyond its fastest binary trees (0: never
+    /// slower; larger: fewer LUTs, longer paths, possibly more stages). Default: 1 unless that costs
+    /// a pipeline stage, else 0.
+    #[arg(long)]
+    ternary_slack: Option<u32>,
+    /// Co-simulate the ternary adders as their LUT6_2/CARRY8 netlist (the exact primitives synthesis
+    /// sees; slower to build) instead of their fast model.
+    #[arg(long)]
+    cosim_netlist: bool,
     /// Print nothing but errors.
     #[arg(short, long)]
     quiet: bool,
@@ -118,6 +138,8 @@ fn run_compile(a: CompileArgs) -> Result<i32> {
             enabled: !a.no_share,
             keep_depth: !a.deep_share,
             max_depth: a.share_depth,
+            ternary: !a.no_ternary,
+            ternary_slack: a.ternary_slack,
         },
     };
     let design = compile(&model, &opts).map_err(|d| match (&d.file, &d.path) {
@@ -129,13 +151,17 @@ fn run_compile(a: CompileArgs) -> Result<i32> {
     let rtl = a.out.join("rtl");
     mkdir(&rtl)?;
     for f in &design.verilog {
-        write_file(&rtl.join(&f.file_name), f.text.as_bytes())?;
+        let path = rtl.join(&f.file_name);
+        if let Some(dir) = path.parent() {
+            mkdir(dir)?;
+        }
+        write_file(&path, f.text.as_bytes())?;
     }
     let mut report = design.report.json();
     report["compile_ms"] = serde_json::json!(compile_ms);
     if !a.quiet {
-        print!("{}", design.report.table());
-        println!(
+        let _ = std::io::stdout().write_all(design.report.table().as_bytes());
+        say!(
             "compiled in {:.1} ms; Verilog in {}",
             compile_ms,
             rtl.join(&design.verilog[0].file_name).display()
@@ -166,6 +192,7 @@ fn run_compile(a: CompileArgs) -> Result<i32> {
                 cache_dir: a.cache_dir.clone(),
                 progress: !a.quiet && std::io::stderr().is_terminal(),
                 bubble_every: 13,
+                netlist: a.cosim_netlist,
             },
         )?;
         write_file(
@@ -176,7 +203,7 @@ fn run_compile(a: CompileArgs) -> Result<i32> {
         )?;
         report["cosim"] = res.json();
         if !a.quiet || !res.passed() {
-            println!(
+            say!(
                 "co-simulation: {} vectors, {} mismatches, measured latency {}..{} cycles (scheduled {}); {:.0} vectors/s{}",
                 res.vectors,
                 res.mismatches,
@@ -187,9 +214,12 @@ fn run_compile(a: CompileArgs) -> Result<i32> {
                 if res.cached { " (cached build)" } else { "" }
             );
             for m in &res.first {
-                println!(
+                say!(
                     "  mismatch at vector {}: input {:?} expected {:?} got {:?}",
-                    m.index, m.input, m.expected, m.got
+                    m.index,
+                    m.input,
+                    m.expected,
+                    m.got
                 );
             }
         }

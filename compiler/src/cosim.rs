@@ -21,6 +21,9 @@ pub struct CosimOptions {
     pub progress: bool,
     /// Insert an idle cycle after every n vectors (0: never), to exercise the valid pipeline.
     pub bubble_every: u32,
+    /// Simulate the ternary adders as their primitive netlist (LUT6_2 + CARRY8 models) instead of
+    /// their fast model: slower to build and run, the exact netlist synthesis sees.
+    pub netlist: bool,
 }
 
 /// One mismatching vector.
@@ -122,9 +125,8 @@ pub fn run(
 
     let sim_design = fastml_sim::Design {
         top: design.dfg.top.clone().unwrap_or_default(),
-        sources: design
-            .verilog
-            .iter()
+        sources: crate::emit::simulation_files(&design.verilog, opts.netlist)
+            .into_iter()
             .map(|f| rtl_dir.join(&f.file_name))
             .collect(),
         in_width: layout.in_width,

@@ -4,7 +4,7 @@
 //! bit, one CARRY8 per 8 bits, one FF per register bit), to be calibrated against synthesis (issue 4).
 //! This module reads the IR; it must not change it.
 
-use crate::fixed::Overflow;
+use crate::fixed::{Overflow, RoundBit};
 use crate::ir::dfg::{Dfg, Op};
 use crate::target::Part;
 use serde_json::{json, Value};
@@ -57,10 +57,14 @@ fn node_cost(g: &Dfg, v: crate::ir::dfg::ValueId) -> (u64, u64, u64, usize, usiz
     let adder = |w: u64| (w, 0u64, w.div_ceil(8));
     match &n.op {
         Op::Input { .. } | Op::Const { .. } | Op::Output { .. } => (0, 0, 0, 0, 0),
-        Op::Add { .. } => {
-            let (l, f, c) = adder(g.carry_bits(v) as u64);
-            (l, f, c, 1, 0)
-        }
+        // LUTs where both operands vary (`Dfg::adder_luts`); a carry chain over the carry bits.
+        Op::Add { .. } | Op::Add3 { .. } => (
+            g.adder_luts(v) as u64,
+            0,
+            (g.carry_bits(v) as u64).div_ceil(8),
+            1,
+            0,
+        ),
         Op::Scale { a } => {
             if a.neg {
                 let (l, f, c) = adder(g.carry_bits(v) as u64);
@@ -74,8 +78,21 @@ fn node_cost(g: &Dfg, v: crate::ir::dfg::ValueId) -> (u64, u64, u64, usize, usiz
             let src = g.node(*a).iv;
             let mut cost = (0, 0, 0, 0, 0);
             if q.needs_round_adder(src) {
+                // `src + (cond ? k1 : k0)`: a LUT only at bits where k0 and k1 differ (elsewhere the
+                // addend is a constant, see `Dfg::adder_luts`), and one for the condition.
                 let sw = src.fixed_type().width as u64 + 1;
-                cost.0 += sw;
+                let plan = q.round_plan(src.frac);
+                let mask = if sw >= 128 {
+                    u128::MAX
+                } else {
+                    (1u128 << sw) - 1
+                };
+                let (k0, k1) = (plan.constant, plan.constant + plan.addend);
+                let differ = match plan.bit {
+                    RoundBit::None => 0,
+                    _ => (((k0 ^ k1) as u128) & mask).count_ones() as u64 + 1,
+                };
+                cost.0 += differ;
                 cost.2 += sw.div_ceil(8);
                 cost.3 += 1;
             }

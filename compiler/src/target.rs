@@ -28,6 +28,11 @@ impl DelayModel {
     pub fn adder(&self, width: u32) -> f64 {
         self.route + self.lut + width.div_ceil(8) as f64 * self.carry8
     }
+    /// A ternary adder of `width` bits: the carry-save bit of position i comes from the LUT of
+    /// position i-1, so two LUT levels (each with its routing) feed the carry chain.
+    pub fn adder3(&self, width: u32) -> f64 {
+        2.0 * (self.route + self.lut) + width.div_ceil(8) as f64 * self.carry8
+    }
     /// `levels` levels of plain LUT logic.
     pub fn logic(&self, levels: u32) -> f64 {
         levels as f64 * (self.route + self.lut)

@@ -51,6 +51,8 @@ fn check_model(seed: u64, clock_ns: f64) -> Result<(), TestCaseError> {
             enabled: !seed.is_multiple_of(4),
             max_depth: 1 + (seed % 5) as u32,
             keep_depth: !seed.is_multiple_of(3),
+            ternary: !seed.is_multiple_of(2),
+            ternary_slack: Some((seed % 3) as u32),
         },
     };
     let xs = vectors::generate(&input_types(&model), 300, seed);

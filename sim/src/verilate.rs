@@ -60,6 +60,9 @@ pub(crate) const VERILATOR_FLAGS: &[&str] = &[
     "-Wno-lint",
     "-Wno-style",
     "-O3",
+    // Verilator 5.006's DFG peephole optimiser aborts ("Internal Error ... V3DfgPeephole.cpp:761
+    // OOPS") on the ternary adders' LUT6_2/CARRY8 netlists; the other optimisations stay on.
+    "-fno-dfg-peephole",
     "--x-assign",
     "fast",
     "--x-initial",

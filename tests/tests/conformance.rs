@@ -289,7 +289,7 @@ fn verilog_equals_golden_model_on_the_reference_inputs() {
         let rtl = dir.path().join("rtl");
         std::fs::create_dir_all(&rtl).expect("mkdir");
         for f in &design.verilog {
-            std::fs::write(rtl.join(&f.file_name), &f.text).expect("write");
+            f.write_under(&rtl).expect("write");
         }
         let xs = model_inputs(&r, &model, count);
         let res = cosim::run(
@@ -301,6 +301,7 @@ fn verilog_equals_golden_model_on_the_reference_inputs() {
                 cache_dir: Some(sim_cache()),
                 progress: false,
                 bubble_every: 17,
+                netlist: false,
             },
         )
         .expect("simulates");

@@ -69,8 +69,9 @@ fn output_is_byte_identical_across_runs() {
         );
         compile_to(&m, a.path(), &[]);
         compile_to(&m, b.path(), &[]);
-        for f in std::fs::read_dir(a.path().join("rtl")).expect("rtl") {
-            let f = f.expect("entry").file_name();
+        let files = tree(&a.path().join("rtl"));
+        assert_eq!(files, tree(&b.path().join("rtl")));
+        for f in files {
             let x = std::fs::read(a.path().join("rtl").join(&f)).expect("read");
             let y = std::fs::read(b.path().join("rtl").join(&f)).expect("read");
             assert!(x == y, "{} {:?} differs between runs", m.display(), f);
@@ -152,7 +153,11 @@ fn hostile_names_stay_harmless_and_inside_the_output_folder() {
         vec![
             "report.json",
             "rtl/evil_endmodule.v",
-            "rtl/fastml_valid_pipe.v"
+            "rtl/fastml_add3.v",
+            "rtl/fastml_valid_pipe.v",
+            "rtl/sim/CARRY8.v",
+            "rtl/sim/LUT6_2.v",
+            "rtl/sim/fastml_add3_model.v"
         ]
     );
     let v = std::fs::read_to_string(out.join("rtl/evil_endmodule.v")).expect("read");
@@ -289,4 +294,34 @@ fn pruning_shrinks_the_hardware() {
     let pruned = adders("pruned", mk(&|k| k % 8 < 2));
     assert!(dense > 40, "dense network has {dense} adders");
     assert!(pruned * 4 < dense, "pruned {pruned} vs dense {dense}");
+}
+
+#[test]
+fn no_ternary_gives_portable_verilog_without_primitives() {
+    let m = repo().join("models/qkeras_3layer/model.json");
+    let (a, b) = (
+        tempfile::tempdir().expect("temp"),
+        tempfile::tempdir().expect("temp"),
+    );
+    compile_to(&m, a.path(), &["--no-ternary"]);
+    compile_to(&m, b.path(), &[]);
+    let files = tree(&a.path().join("rtl"));
+    assert_eq!(files, vec!["fastml_valid_pipe.v", "qkeras_3layer.v"]);
+    let v = std::fs::read_to_string(a.path().join("rtl/qkeras_3layer.v")).expect("read");
+    assert!(!v.contains("fastml_add3") && !v.contains("LUT6_2"));
+    lint(&a.path().join("rtl")).expect("lint-clean");
+    // The default uses ternary adders, and they save LUTs in the estimate.
+    let est = |d: &Path| -> u64 {
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("report.json")).expect("read"))
+                .expect("json");
+        r["estimate"]["lut"].as_u64().expect("lut")
+    };
+    assert!(tree(&b.path().join("rtl")).contains(&"fastml_add3.v".to_string()));
+    assert!(
+        est(b.path()) * 10 < est(a.path()) * 9,
+        "{} vs {}",
+        est(b.path()),
+        est(a.path())
+    );
 }

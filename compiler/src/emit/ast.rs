@@ -79,7 +79,7 @@ pub enum Item {
         module: String,
         name: String,
         params: Vec<(String, String)>,
-        ports: Vec<(String, String)>,
+        ports: Vec<(String, Expr)>,
     },
 }
 
@@ -252,7 +252,9 @@ impl Module {
                     let _ = writeln!(s, "    {module}{p} {name} (");
                     for (k, (port, sig)) in ports.iter().enumerate() {
                         let comma = if k + 1 < ports.len() { "," } else { "" };
-                        let _ = writeln!(s, "        .{port}({sig}){comma}");
+                        let mut e = String::new();
+                        print_expr(sig, &mut e);
+                        let _ = writeln!(s, "        .{port}({e}){comma}");
                     }
                     let _ = writeln!(s, "    );");
                 }

@@ -17,12 +17,82 @@ use std::collections::HashMap;
 /// The hand-written valid pipeline (from `rtl-lib/`), written beside the top module.
 pub const VALID_PIPE_NAME: &str = "fastml_valid_pipe";
 pub const VALID_PIPE_SOURCE: &str = include_str!("../../../rtl-lib/fastml_valid_pipe.v");
+/// The ternary adder (LUT6_2 + CARRY8 primitives of UltraScale+), written when the design uses one.
+pub const ADD3_NAME: &str = "fastml_add3";
+pub const ADD3_SOURCE: &str = include_str!("../../../rtl-lib/fastml_add3.v");
+/// Behavioural models of the two primitives for simulators without the vendor library (Verilator);
+/// written under `sim/` so a synthesis flow that reads `rtl/*.v` never picks them up.
+/// `sim/fastml_add3_model.v` is a fast model of the whole ternary adder (same module name, same
+/// parameters), used by co-simulation unless the primitive netlist is asked for.
+pub const SIM_MODELS: [(&str, &str); 3] = [
+    (
+        "sim/LUT6_2.v",
+        include_str!("../../../rtl-lib/sim/LUT6_2.v"),
+    ),
+    (
+        "sim/CARRY8.v",
+        include_str!("../../../rtl-lib/sim/CARRY8.v"),
+    ),
+    (
+        ADD3_MODEL_FILE,
+        include_str!("../../../rtl-lib/sim/fastml_add3_model.v"),
+    ),
+];
+pub const ADD3_MODEL_FILE: &str = "sim/fastml_add3_model.v";
+
+/// The files a simulator reads for `files` (as emitted): the synthesis files, plus either the
+/// primitive models (`netlist`: the exact netlist synthesis sees) or, instead of `fastml_add3.v`, its
+/// fast model.
+pub fn simulation_files(files: &[VerilogFile], netlist: bool) -> Vec<&VerilogFile> {
+    files
+        .iter()
+        .filter(|f| {
+            let model = f.file_name == ADD3_MODEL_FILE;
+            let primitive = f.file_name.starts_with("sim/") && !model;
+            let add3 = f.file_name == format!("{ADD3_NAME}.v");
+            if netlist {
+                !model
+            } else {
+                !primitive && !add3
+            }
+        })
+        .collect()
+}
+
+/// The INIT of the ternary adder's LUT6_2 for the given negations: inputs I0..I2 are the three
+/// operand bits (inverted where negated), I3 the carry-save bit from the position below, I4 = 0 and
+/// I5 = 1, so O6 (upper half) is the carry chain's propagate `a ^ b ^ c ^ y` and O5 (lower half) the
+/// majority `maj(a, b, c)`, the next position's carry-save bit. See `rtl-lib/fastml_add3.v`.
+pub fn add3_init(neg: [bool; 3]) -> u64 {
+    let mut init = 0u64;
+    for k in 0..32u64 {
+        let x = (k & 1) ^ neg[0] as u64;
+        let y = ((k >> 1) & 1) ^ neg[1] as u64;
+        let z = ((k >> 2) & 1) ^ neg[2] as u64;
+        let cy = (k >> 3) & 1;
+        init |= ((x & y) | (x & z) | (y & z)) << k;
+        init |= (x ^ y ^ z ^ cy) << (32 + k);
+    }
+    init
+}
 
 /// One emitted file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VerilogFile {
+    /// Relative to the `rtl/` folder; simulation-only models live in its `sim/` subfolder.
     pub file_name: String,
     pub text: String,
+}
+
+impl VerilogFile {
+    /// Write the file under `rtl`, creating its folder (for `sim/`).
+    pub fn write_under(&self, rtl: &std::path::Path) -> std::io::Result<()> {
+        let path = rtl.join(&self.file_name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, &self.text)
+    }
 }
 
 /// Widths of the packed ports and where each element sits.
@@ -240,6 +310,7 @@ impl<'a> Emitter<'a> {
                 };
                 self.assign(&name, e);
             }
+            Op::Add3 { a, b, c } => self.add3(&name, w, frac, [*a, *b, *c]),
             Op::Scale { a } => {
                 self.declare(&name, w, false);
                 let ea = self.term(a, w, frac);
@@ -280,6 +351,58 @@ impl<'a> Emitter<'a> {
                 self.assign(&name, e);
             }
         }
+    }
+
+    /// A ternary adder: low bits that only one (non-negated) operand reaches are wires; the rest is a
+    /// `fastml_add3` instance over the aligned, sign-extended operands, the negations folded into the
+    /// LUT function and the two's-complement `+1`s into the carry-in (`CI`) and the first carry-save
+    /// bit (`Y0`), so at most two operands may be negated (the verifier checks it).
+    fn add3(&mut self, name: &str, w: u32, frac: i32, t: [Term; 3]) {
+        self.declare(name, w, false);
+        let zeros = t.map(|t| (frac - (self.g.node(t.src).iv.frac - t.shift)).max(0) as u32);
+        let neg = t.map(|t| t.neg);
+        let lo = crate::ir::dfg::add3_wires(&zeros, neg).min(w - 1);
+        let lowest = (0..3).min_by_key(|&i| (zeros[i], i)).unwrap_or(0);
+        let nneg = neg.iter().filter(|&&n| n).count();
+        debug_assert!(nneg <= 2, "verified: at most two negated operands");
+        let mut ops = Vec::with_capacity(3);
+        for x in &t {
+            let src = self.view(x.src);
+            let src_frac = self.g.node(x.src).iv.frac - x.shift;
+            ops.push(self.fit(&src, w - lo, frac - src_frac - lo as i32));
+        }
+        let sum = if lo == 0 {
+            name.to_string()
+        } else {
+            let hi = format!("{name}_hi");
+            self.declare(&hi, w - lo, false);
+            self.mark(&hi, 0, w - lo - 1);
+            let x = &t[lowest];
+            let src = self.view(x.src);
+            let src_frac = self.g.node(x.src).iv.frac - x.shift;
+            let low = self.fit(&src, lo, frac - src_frac);
+            self.assign(name, Expr::Concat(vec![Expr::Ref(hi.clone()), low]));
+            hi
+        };
+        let mut ops = ops.into_iter();
+        let mut port = |p: &str| (p.to_string(), ops.next().expect("three operands"));
+        let ports = vec![
+            port("a"),
+            port("b"),
+            port("c"),
+            ("s".into(), Expr::Ref(sum)),
+        ];
+        self.items.push(Item::Instance {
+            module: ADD3_NAME.into(),
+            name: format!("{name}_add3"),
+            params: vec![
+                ("W".into(), (w - lo).to_string()),
+                ("INIT".into(), format!("64'h{:016x}", add3_init(neg))),
+                ("Y0".into(), format!("1'b{}", (nneg == 2) as u8)),
+                ("CI".into(), format!("1'b{}", (nneg >= 1) as u8)),
+            ],
+            ports,
+        });
     }
 
     fn quant(&mut self, v: ValueId, name: &str, w: u32, a: ValueId, q: &crate::fixed::Quantizer) {
@@ -491,10 +614,10 @@ pub fn emit(g: &Dfg, header: &[String]) -> Vec<VerilogFile> {
         name: "valid_pipe".into(),
         params: vec![("LATENCY".into(), latency.to_string())],
         ports: vec![
-            ("clk".into(), "clk".into()),
-            ("rst".into(), "rst".into()),
-            ("in_valid".into(), "in_valid".into()),
-            ("out_valid".into(), "out_valid".into()),
+            ("clk".into(), Expr::Ref("clk".into())),
+            ("rst".into(), Expr::Ref("rst".into())),
+            ("in_valid".into(), Expr::Ref("in_valid".into())),
+            ("out_valid".into(), Expr::Ref("out_valid".into())),
         ],
     });
     let port = |output: bool, name: &str, width: u32, waive: bool| Port {
@@ -516,7 +639,7 @@ pub fn emit(g: &Dfg, header: &[String]) -> Vec<VerilogFile> {
         ],
         items,
     };
-    vec![
+    let mut files = vec![
         VerilogFile {
             file_name: format!("{top}.v"),
             text: module.print(),
@@ -525,5 +648,18 @@ pub fn emit(g: &Dfg, header: &[String]) -> Vec<VerilogFile> {
             file_name: format!("{VALID_PIPE_NAME}.v"),
             text: VALID_PIPE_SOURCE.to_string(),
         },
-    ]
+    ];
+    if g.ids().any(|v| matches!(g.node(v).op, Op::Add3 { .. })) {
+        files.push(VerilogFile {
+            file_name: format!("{ADD3_NAME}.v"),
+            text: ADD3_SOURCE.to_string(),
+        });
+        for (file, text) in SIM_MODELS {
+            files.push(VerilogFile {
+                file_name: file.to_string(),
+                text: text.to_string(),
+            });
+        }
+    }
+    files
 }

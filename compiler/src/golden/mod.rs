@@ -123,6 +123,14 @@ pub fn eval_float(g: &LayerGraph, input: &[f64]) -> Vec<f64> {
 }
 
 /// One instruction of a compiled dataflow program; operands and results are slots.
+/// An adder operand: `±slot << k`, the shift non-negative (alignment to the result's binary point).
+#[derive(Clone, Copy, Debug)]
+struct Operand {
+    slot: u32,
+    k: u32,
+    neg: bool,
+}
+
 #[derive(Clone, Debug)]
 enum Instr {
     Input {
@@ -133,15 +141,18 @@ enum Instr {
         dst: u32,
         value: i128,
     },
-    /// `±a << ka ± b << kb` with both shifts non-negative (alignment to the result's binary point).
+    /// `a + b` of two operands.
     Add {
         dst: u32,
-        a: u32,
-        ka: u32,
-        na: bool,
-        b: u32,
-        kb: u32,
-        nb: bool,
+        a: Operand,
+        b: Operand,
+    },
+    /// `a + b + c` (a ternary adder).
+    Add3 {
+        dst: u32,
+        a: Operand,
+        b: Operand,
+        c: Operand,
     },
     Scale {
         dst: u32,
@@ -223,6 +234,12 @@ impl Program {
     /// Compile a dataflow graph (any stage of the pipeline).
     pub fn new(dfg: &Dfg) -> Program {
         let frac = |v: crate::ir::dfg::ValueId| dfg.node(v).iv.frac;
+        // `rf`: the result's binary point, to which the operand is aligned.
+        let operand = |slot: &[u32], t: &crate::ir::dfg::Term, rf: i32| Operand {
+            slot: slot[t.src.index()],
+            k: (rf - (dfg.node(t.src).iv.frac - t.shift)) as u32,
+            neg: t.neg,
+        };
         let mut slot = vec![0u32; dfg.graph.node_count()];
         let mut code = Vec::new();
         let mut quantizers = Vec::new();
@@ -241,12 +258,14 @@ impl Program {
                 },
                 Op::Add { a, b } => Instr::Add {
                     dst,
-                    a: slot[a.src.index()],
-                    ka: (rf - (frac(a.src) - a.shift)) as u32,
-                    na: a.neg,
-                    b: slot[b.src.index()],
-                    kb: (rf - (frac(b.src) - b.shift)) as u32,
-                    nb: b.neg,
+                    a: operand(&slot, a, rf),
+                    b: operand(&slot, b, rf),
+                },
+                Op::Add3 { a, b, c } => Instr::Add3 {
+                    dst,
+                    a: operand(&slot, a, rf),
+                    b: operand(&slot, b, rf),
+                    c: operand(&slot, c, rf),
                 },
                 Op::Scale { a } => {
                     let k = (rf - (frac(a.src) - a.shift)) as u32;
@@ -308,21 +327,12 @@ impl Program {
     fn run<W: Word>(&self, input: &[i128], s: &mut [W]) -> Vec<i128> {
         for ins in &self.code {
             let sgn = |neg: bool, v: W| if neg { v.neg() } else { v };
+            let get = |o: Operand| sgn(o.neg, s[o.slot as usize].shl(o.k));
             let (dst, val) = match *ins {
                 Instr::Input { dst, port } => (dst, W::from_i128(input[port as usize])),
                 Instr::Const { dst, value } => (dst, W::from_i128(value)),
-                Instr::Add {
-                    dst,
-                    a,
-                    ka,
-                    na,
-                    b,
-                    kb,
-                    nb,
-                } => (
-                    dst,
-                    sgn(na, s[a as usize].shl(ka)).add(sgn(nb, s[b as usize].shl(kb))),
-                ),
+                Instr::Add { dst, a, b } => (dst, get(a).add(get(b))),
+                Instr::Add3 { dst, a, b, c } => (dst, get(a).add(get(b)).add(get(c))),
                 Instr::Scale { dst, a, k, neg } => (dst, sgn(neg, s[a as usize].shl(k))),
                 Instr::Relu { dst, a } => (dst, s[a as usize].relu()),
                 Instr::Quant {
@@ -389,6 +399,7 @@ pub fn eval_op(
         Op::Input { .. } => unreachable!("inputs have no constant value"),
         Op::Const { value, frac: f } => align(*value, *f, frac),
         Op::Add { a, b } => term(a) + term(b),
+        Op::Add3 { a, b, c } => term(a) + term(b) + term(c),
         Op::Scale { a } => term(a),
         Op::Relu { a } => value(*a).max(0),
         Op::Quant { a, q } => q.apply(value(*a), dfg.node(*a).iv.frac),

@@ -54,6 +54,10 @@ pub enum Op {
     Const { value: i128, frac: i32 },
     /// `a + b` where each side is a shifted, possibly negated operand (one adder or subtractor).
     Add { a: Term, b: Term },
+    /// `a + b + c`, three shifted, possibly negated operands (at most two negated), in one ternary
+    /// adder: one LUT6_2 per bit on the UltraScale+ carry chain instead of two binary adders. The
+    /// emitter instantiates `fastml_add3` (rtl-lib); see `docs/ARCHITECTURE.md`.
+    Add3 { a: Term, b: Term, c: Term },
     /// `±(a · 2^shift)`: free rewiring when positive, a negation otherwise.
     Scale { a: Term },
     /// `max(a, 0)`.
@@ -72,6 +76,7 @@ impl Op {
         match self {
             Op::Input { .. } | Op::Const { .. } => vec![],
             Op::Add { a, b } => vec![a.src, b.src],
+            Op::Add3 { a, b, c } => vec![a.src, b.src, c.src],
             Op::Scale { a } => vec![a.src],
             Op::Relu { a } | Op::Quant { a, .. } | Op::Reg { a } | Op::Output { a, .. } => vec![*a],
         }
@@ -83,6 +88,7 @@ impl Op {
             Op::Input { .. } => "input",
             Op::Const { .. } => "const",
             Op::Add { .. } => "add",
+            Op::Add3 { .. } => "add3",
             Op::Scale { .. } => "scale",
             Op::Relu { .. } => "relu",
             Op::Quant { .. } => "quant",
@@ -107,6 +113,12 @@ impl Op {
                 let a = t(a);
                 let b = t(b);
                 Op::Add { a, b }
+            }
+            Op::Add3 { a, b, c } => {
+                let a = t(a);
+                let b = t(b);
+                let c = t(c);
+                Op::Add3 { a, b, c }
             }
             Op::Scale { a } => Op::Scale { a: t(a) },
             Op::Relu { a } => Op::Relu { a: f(*a) },
@@ -138,6 +150,20 @@ pub fn term_interval(t: &Term, src: Interval) -> Interval {
     }
 }
 
+/// How many low bits of a ternary adder's result are plain wires, given each operand's count of zero
+/// low bits in the result's frame and its negation: below the second-lowest operand only the lowest one
+/// can be non-zero, and those bits are its own bits when it is not negated (a negated one needs the
+/// carry of its two's complement). The emitter and the cost model share this rule.
+pub fn add3_wires(zeros: &[u32; 3], neg: [bool; 3]) -> u32 {
+    let mut order = [0usize, 1, 2];
+    order.sort_by_key(|&i| (zeros[i], i));
+    if neg[order[0]] {
+        zeros[order[0]]
+    } else {
+        zeros[order[1]]
+    }
+}
+
 /// Why an interval could not be computed: the value would not fit the exact arithmetic.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TooWide {
@@ -153,6 +179,21 @@ fn check(iv: Interval) -> Result<Interval, TooWide> {
     }
 }
 
+/// The exact interval of a sum of aligned operand intervals (at the finest binary point).
+fn sum_interval(parts: &[Interval]) -> Result<Interval, TooWide> {
+    let frac = parts.iter().map(|i| i.frac).max().unwrap_or(0);
+    let widest = |i: &Interval| i.fixed_type().width + (frac - i.frac) as u32;
+    let (mut lo, mut hi) = (0i128, 0i128);
+    for i in parts {
+        let a = i.checked_at_frac(frac).ok_or_else(|| TooWide {
+            bits: parts.iter().map(widest).max().unwrap_or(0),
+        })?;
+        lo = lo.checked_add(a.lo).ok_or(TooWide { bits: 128 })?;
+        hi = hi.checked_add(a.hi).ok_or(TooWide { bits: 128 })?;
+    }
+    check(Interval { lo, hi, frac })
+}
+
 /// The interval rule of every op: the exact set of mantissas it can produce given its operands'
 /// intervals and the declared input types.
 pub fn op_interval(
@@ -163,23 +204,15 @@ pub fn op_interval(
     match op {
         Op::Input { port } => Ok(inputs[*port as usize].interval()),
         Op::Const { value, frac } => Ok(Interval::point(*value, *frac)),
-        Op::Add { a, b } => {
-            let ia = term_interval(a, operand(a.src));
-            let ib = term_interval(b, operand(b.src));
-            let frac = ia.frac.max(ib.frac);
-            let widest = |i: &Interval| i.fixed_type().width + (frac - i.frac) as u32;
-            let (ia, ib) = match (ia.checked_at_frac(frac), ib.checked_at_frac(frac)) {
-                (Some(a), Some(b)) => (a, b),
-                _ => {
-                    return Err(TooWide {
-                        bits: widest(&ia).max(widest(&ib)),
-                    })
-                }
-            };
-            let lo = ia.lo.checked_add(ib.lo).ok_or(TooWide { bits: 128 })?;
-            let hi = ia.hi.checked_add(ib.hi).ok_or(TooWide { bits: 128 })?;
-            check(Interval { lo, hi, frac })
-        }
+        Op::Add { a, b } => sum_interval(&[
+            term_interval(a, operand(a.src)),
+            term_interval(b, operand(b.src)),
+        ]),
+        Op::Add3 { a, b, c } => sum_interval(&[
+            term_interval(a, operand(a.src)),
+            term_interval(b, operand(b.src)),
+            term_interval(c, operand(c.src)),
+        ]),
         Op::Scale { a } => check(term_interval(a, operand(a.src))),
         Op::Relu { a } => {
             let i = operand(*a);
@@ -365,7 +398,46 @@ impl Dfg {
         let zeros = |t: &Term| (n.iv.frac - (self.node(t.src).iv.frac - t.shift)).max(0) as u32;
         match &n.op {
             Op::Add { a, b } => w.saturating_sub(zeros(a).max(zeros(b))).max(1),
+            Op::Add3 { a, b, c } => w
+                .saturating_sub(add3_wires(
+                    &[zeros(a), zeros(b), zeros(c)],
+                    [a.neg, b.neg, c.neg],
+                ))
+                .max(1),
             Op::Scale { a } if a.neg => w.saturating_sub(zeros(a)).max(1),
+            _ => 0,
+        }
+    }
+
+    /// The LUTs of an adder as synthesis maps it: a binary adder (`Add`) needs a LUT (the carry
+    /// chain's propagate XOR) only at bits of its carry chain where both operands can vary; where one
+    /// side is constant (a constant operand, zeros below an operand's lowest bit, zero-extension above
+    /// an unsigned operand) the select is the other bit itself, or its inverse (an INV, not a LUT). A
+    /// ternary adder is one LUT6_2 per bit of its instance. Used by the resource estimate only.
+    pub fn adder_luts(&self, v: ValueId) -> u32 {
+        let n = self.node(v);
+        let w = n.iv.fixed_type().width as i64;
+        // The bits [lo, hi) of the result frame where a term can vary.
+        let varying = |t: &Term| -> (i64, i64) {
+            let s = self.node(t.src);
+            if matches!(s.op, Op::Const { .. }) {
+                return (0, 0);
+            }
+            let lo = (n.iv.frac - (s.iv.frac - t.shift)) as i64;
+            let hi = if s.iv.lo < 0 || t.neg {
+                w
+            } else {
+                lo + s.iv.fixed_type().width as i64
+            };
+            (lo.max(0), hi.min(w))
+        };
+        match &n.op {
+            Op::Add { a, b } => {
+                let (a0, a1) = varying(a);
+                let (b0, b1) = varying(b);
+                (a1.min(b1) - a0.max(b0)).max(0) as u32
+            }
+            Op::Add3 { .. } | Op::Scale { .. } => self.carry_bits(v),
             _ => 0,
         }
     }
@@ -400,6 +472,7 @@ impl fmt::Display for Dfg {
                 Op::Input { port } => format!("input {port}"),
                 Op::Const { value, .. } => format!("const {value}"),
                 Op::Add { a, b } => format!("add {} {}", term(a), term(b)),
+                Op::Add3 { a, b, c } => format!("add3 {} {} {}", term(a), term(b), term(c)),
                 Op::Scale { a } => format!("scale {}", term(a)),
                 Op::Relu { a } => format!("relu {a}"),
                 Op::Quant { a, q } => format!("quant {a} {q}"),

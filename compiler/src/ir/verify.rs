@@ -137,8 +137,15 @@ pub fn verify_dfg(g: &Dfg, cx: &PassContext) -> Result<(), String> {
             Op::Input { port } => in_ports.push(port),
             Op::Output { port, .. } => out_ports.push(port),
             Op::Reg { .. } => regs += 1,
+            Op::Add3 { a, b, c } if a.neg && b.neg && c.neg => {
+                return Err(format!(
+                    "{v}: a ternary adder with three negated operands (the emitter adds at most +2 \
+                     for two's complements; negate the sum instead)"
+                ));
+            }
             Op::Const { .. }
             | Op::Add { .. }
+            | Op::Add3 { .. }
             | Op::Scale { .. }
             | Op::Relu { .. }
             | Op::Quant { .. } => {}

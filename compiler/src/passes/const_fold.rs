@@ -78,6 +78,11 @@ pub fn add_simplified(g: &mut Dfg, op: Op, layer: LayerTag) -> Result<ValueId> {
             a: absorb(g, a),
             b: absorb(g, b),
         },
+        Op::Add3 { a, b, c } => Op::Add3 {
+            a: absorb(g, a),
+            b: absorb(g, b),
+            c: absorb(g, c),
+        },
         Op::Scale { a } => Op::Scale { a: absorb(g, a) },
         other => other,
     };
@@ -127,6 +132,58 @@ pub fn add_simplified(g: &mut Dfg, op: Op, layer: LayerTag) -> Result<ValueId> {
                 Some(Op::Scale { a: *b })
             } else if const_zero(g, b.src) {
                 Some(Op::Scale { a: *a })
+            } else {
+                None
+            }
+        }
+        Op::Add3 { a, b, c } => {
+            let terms = [*a, *b, *c];
+            let consts: Vec<usize> = (0..3).filter(|&i| is_const(g, terms[i].src)).collect();
+            if let Some(&z) = consts.iter().find(|&&i| const_zero(g, terms[i].src)) {
+                // A zero operand: a binary adder of the other two.
+                let rest: Vec<Term> = (0..3).filter(|&i| i != z).map(|i| terms[i]).collect();
+                Some(Op::Add {
+                    a: rest[0],
+                    b: rest[1],
+                })
+            } else if consts.len() == 2 {
+                // Two constants: one constant, then a binary adder.
+                let k = add_simplified(
+                    g,
+                    Op::Add {
+                        a: terms[consts[0]],
+                        b: terms[consts[1]],
+                    },
+                    layer,
+                )?;
+                let x = (0..3).find(|i| !consts.contains(i)).unwrap_or(0);
+                Some(Op::Add {
+                    a: terms[x],
+                    b: Term {
+                        src: k,
+                        shift: 0,
+                        neg: false,
+                    },
+                })
+            } else if a.neg && b.neg && c.neg {
+                // Three negations: the negated sum of the three (the ternary adder adds at most +2).
+                let flip = |t: &Term| Term { neg: false, ..*t };
+                let s = add_simplified(
+                    g,
+                    Op::Add3 {
+                        a: flip(a),
+                        b: flip(b),
+                        c: flip(c),
+                    },
+                    layer,
+                )?;
+                Some(Op::Scale {
+                    a: Term {
+                        src: s,
+                        shift: 0,
+                        neg: true,
+                    },
+                })
             } else {
                 None
             }

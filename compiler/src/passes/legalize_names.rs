@@ -353,9 +353,16 @@ impl DfgPass for LegalizeNames {
             let name = match n.op {
                 Op::Input { port } => format!("{}__in{port}", prefixes[n.layer.0 as usize]),
                 Op::Output { port, .. } => format!("{}__out{port}", prefixes[n.layer.0 as usize]),
+                // A kind ending in a digit (`add3`) takes a separator, so `add3` number 3 and `add`
+                // number 33 stay apart.
                 _ => format!(
-                    "{}__{kind}{c}_s{}",
+                    "{}__{kind}{}{c}_s{}",
                     prefixes[n.layer.0 as usize],
+                    if kind.ends_with(|ch: char| ch.is_ascii_digit()) {
+                        "_"
+                    } else {
+                        ""
+                    },
                     n.stage.unwrap_or(0)
                 ),
             };

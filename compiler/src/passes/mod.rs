@@ -85,10 +85,19 @@ pub fn run_layer_passes(
     Ok(())
 }
 
-/// Run dataflow passes, verifying after each.
+/// Run dataflow passes, verifying after each. With `FASTML_TIME_PASSES` set in the environment, each
+/// pass's wall time goes to stderr (a developer aid, like rustc's `-Z time-passes`).
 pub fn run_dfg_passes(g: &mut Dfg, passes: &[Box<dyn DfgPass>], cx: &PassContext) -> Result<()> {
     for p in passes {
+        let t0 = std::time::Instant::now();
         p.run(g, cx)?;
+        if std::env::var_os("FASTML_TIME_PASSES").is_some() {
+            eprintln!(
+                "pass {:<16} {:>8.2} ms",
+                p.name(),
+                t0.elapsed().as_secs_f64() * 1e3
+            );
+        }
         if cx.verify {
             verify::verify_dfg(g, cx).map_err(|e| Diagnostic::bug(p.name(), e))?;
         }

@@ -23,6 +23,7 @@ pub fn op_delay(g: &Dfg, v: ValueId, dm: &DelayModel) -> f64 {
     match &n.op {
         Op::Input { .. } | Op::Const { .. } | Op::Reg { .. } | Op::Output { .. } => 0.0,
         Op::Add { .. } => dm.adder(g.carry_bits(v)),
+        Op::Add3 { .. } => dm.adder3(g.carry_bits(v)),
         Op::Scale { a } => {
             if a.neg {
                 dm.adder(g.carry_bits(v))

@@ -19,7 +19,11 @@ pub struct Retime;
 
 fn movable(op: &Op) -> bool {
     match op {
-        Op::Add { .. } | Op::Scale { .. } | Op::Relu { .. } | Op::Quant { .. } => true,
+        Op::Add { .. }
+        | Op::Add3 { .. }
+        | Op::Scale { .. }
+        | Op::Relu { .. }
+        | Op::Quant { .. } => true,
         Op::Input { .. } | Op::Const { .. } | Op::Reg { .. } | Op::Output { .. } => false,
     }
 }
