@@ -54,13 +54,28 @@ pub fn layer_pipeline() -> Vec<Box<dyn LayerPass>> {
     ]
 }
 
-/// Dataflow passes after lowering, in order: simplify, then schedule, then prepare for emission.
+/// Dataflow passes after lowering, in order: simplify, then schedule, then prepare for emission
+/// ([`dfg_schedule_pipeline`] followed by [`dfg_finish_pipeline`]).
 pub fn dfg_pipeline() -> Vec<Box<dyn DfgPass>> {
+    let mut p = dfg_schedule_pipeline();
+    p.extend(dfg_finish_pipeline());
+    p
+}
+
+/// Simplify and schedule: enough to know a design's latency (the compiler's search over ternary
+/// adders compares candidates after these).
+pub fn dfg_schedule_pipeline() -> Vec<Box<dyn DfgPass>> {
     vec![
         Box::new(const_fold::ConstFold),
         Box::new(dead_code::DeadCode),
         Box::new(infer_ranges::InferRanges),
         Box::new(crate::schedule::Schedule),
+    ]
+}
+
+/// Prepare a scheduled design for emission; none of these changes the latency.
+pub fn dfg_finish_pipeline() -> Vec<Box<dyn DfgPass>> {
+    vec![
         Box::new(crate::schedule::retime::Retime),
         Box::new(insert_registers::InsertRegisters),
         Box::new(legalize_names::LegalizeNames),
