@@ -151,3 +151,38 @@ fn every_value_stays_inside_its_interval() {
         "only {compiled} of 60 random models compiled"
     );
 }
+
+#[test]
+fn ternary_adders_never_cost_a_stage_and_the_design_stays_exact() {
+    // The compiler's per-layer choice of ternary adders (default options) against binary adders only:
+    // never more pipeline stages, and the compiled design still computes the specification.
+    let mut compared = 0;
+    for seed in 200..240u64 {
+        let text = testgen::random_model(seed);
+        let model = frontend::parse_model(&text, "random.json").expect("valid");
+        for clock_ns in [1.0, 2.5, 5.0] {
+            let opts = fastml_compile::Options {
+                clock_ns,
+                ..Default::default()
+            };
+            let mut binary = opts.clone();
+            binary.cse.ternary = false;
+            let (Ok(t), Ok(b)) = (
+                fastml_compile::compile(&model, &opts),
+                fastml_compile::compile(&model, &binary),
+            ) else {
+                continue;
+            };
+            assert!(
+                t.dfg.latency <= b.dfg.latency,
+                "seed {seed} at {clock_ns} ns: {:?} stages with ternary adders, {:?} without",
+                t.dfg.latency,
+                b.dfg.latency
+            );
+            let xs = vectors::generate(&input_types(&model), 100, seed);
+            assert_eq!(hw(&t.dfg, &xs), spec(&model, &xs), "seed {seed}");
+            compared += 1;
+        }
+    }
+    assert!(compared >= 60, "only {compared} designs compiled");
+}
