@@ -33,8 +33,11 @@ module fastml_add3 #(
     wire [8*N:0] y /* verilator split_var */;
     wire [8*N-1:0] co;
     wire [8*N-1:0] o;
+    // The carry into each CARRY8: CI, then the previous block's top carry out.
+    wire [N:0] ci;
     /* verilator lint_on UNUSEDSIGNAL */
     assign y[0] = Y0;
+    assign ci[0] = CI;
     genvar i;
     generate
         for (i = 0; i < 8 * N; i = i + 1) begin : g_bit
@@ -62,11 +65,12 @@ module fastml_add3 #(
             ) u_carry (
                 .CO(co[8*i+7:8*i]),
                 .O(o[8*i+7:8*i]),
-                .CI(i == 0 ? CI : co[8*i-1]),
+                .CI(ci[i]),
                 .CI_TOP(1'b0),
                 .DI(y[8*i+7:8*i]),
                 .S(p[8*i+7:8*i])
             );
+            assign ci[i+1] = co[8*i+7];
         end
     endgenerate
     assign s = o[W-1:0];

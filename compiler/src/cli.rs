@@ -83,10 +83,10 @@ struct CompileArgs {
     /// CARRY8) and suits any synthesis tool or FPGA family.
     #[arg(long)]
     no_ternary: bool,
-    /// Adder levels the ternary adders may add to a layer beyond its fastest binary trees (0: never
-    /// slower; larger: fewer LUTs, longer paths, possibly more stages). Default: 1 unless that costs
-    /// a pipeline stage, else 0.
-    #[arg(long)]
+    /// Adder levels the ternary adders may add to a layer beyond its critical depth (0: never deeper;
+    /// larger: fewer LUTs, longer paths, possibly more stages). Default: chosen per layer so the design
+    /// needs no more pipeline stages than with binary adders.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=64))]
     ternary_slack: Option<u32>,
     /// Co-simulate the ternary adders as their LUT6_2/CARRY8 netlist (the exact primitives synthesis
     /// sees; slower to build) instead of their fast model.

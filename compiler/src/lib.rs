@@ -89,10 +89,11 @@ pub fn lower(model: &LayerGraph, cx: &PassContext) -> Result<(LayerGraph, Dfg)> 
 /// Compile a validated model.
 ///
 /// With the ternary slack left to the compiler (`CseOptions::ternary_slack: None`), the model is
-/// lowered and scheduled several times (the sharing is searched once and reused): ternary adders with
-/// slack 1 in every layer, and binary adders only. If the first has no more stages than the second it
+/// lowered and scheduled several times (the sharing is searched once and reused): binary adders only,
+/// and ternary adders with slack 1 in every layer. If the second has no more stages than the first it
 /// is taken; otherwise, starting from binary adders, each layer (largest first) gets ternary adders with
-/// slack 1, else 0, where that keeps the stage count: fewer LUTs, never more latency.
+/// slack 1, else 0, else keeps binary adders, whichever first keeps the stage count. Only latency is
+/// compared (ternary adders save LUTs wherever they are placed): never more stages than binary adders.
 pub fn compile(model: &LayerGraph, opts: &Options) -> Result<Design> {
     use passes::cmvm::FinalSums;
     let cx = context(opts)?;
@@ -115,9 +116,11 @@ pub fn compile(model: &LayerGraph, opts: &Options) -> Result<Design> {
     };
     let dfg = match cx.cse.ternary_slack {
         None if cx.cse.ternary && cx.cse.enabled => {
-            let relaxed = build(&[], FinalSums::Ternary(1))?;
+            // Binary adders are the baseline (their errors are the user's); a ternary candidate that
+            // cannot be scheduled (a clock too short for one ternary adder) just loses.
             let tight = build(&[], FinalSums::Binary)?;
-            if relaxed.latency <= tight.latency {
+            let relaxed = build(&[], FinalSums::Ternary(1)).ok();
+            if let Some(relaxed) = relaxed.filter(|r| r.latency <= tight.latency) {
                 relaxed
             } else {
                 // Layers by adder count, largest first (ties: layer order).
@@ -140,12 +143,15 @@ pub fn compile(model: &LayerGraph, opts: &Options) -> Result<Design> {
                 for (_, t) in dense {
                     for slack in [1, 0] {
                         chosen.push((t, FinalSums::Ternary(slack)));
-                        let trial = build(&chosen, FinalSums::Binary)?;
-                        if trial.latency <= best.latency {
-                            best = trial;
-                            break;
+                        match build(&chosen, FinalSums::Binary) {
+                            Ok(trial) if trial.latency <= best.latency => {
+                                best = trial;
+                                break;
+                            }
+                            _ => {
+                                chosen.pop();
+                            }
                         }
-                        chosen.pop();
                     }
                 }
                 best

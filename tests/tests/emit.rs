@@ -325,3 +325,34 @@ fn no_ternary_gives_portable_verilog_without_primitives() {
         est(a.path())
     );
 }
+
+#[test]
+fn a_clock_too_short_for_ternary_adders_falls_back_to_binary_ones() {
+    // At 0.8 ns a ternary adder (two LUT levels) does not fit a stage but a binary one does: the
+    // default search keeps binary adders; a forced slack is a user error that names the way out.
+    let m = repo().join("models/handwritten/rounding.json");
+    let out = tempfile::tempdir().expect("temp");
+    compile_to(&m, out.path(), &["--clock-ns", "0.8"]);
+    let v = std::fs::read_to_string(out.path().join("rtl/rounding.v")).expect("read");
+    assert!(!v.contains("fastml_add3"));
+    let r = run(
+        BIN,
+        &[
+            m.to_str().expect("utf-8"),
+            "-o",
+            out.path().to_str().expect("utf-8"),
+            "-q",
+            "--clock-ns",
+            "0.8",
+            "--ternary-slack",
+            "0",
+        ],
+        &repo(),
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("add3") && r.stderr.contains("--no-ternary"),
+        "{}",
+        r.stderr
+    );
+}

@@ -122,7 +122,6 @@ pub fn eval_float(g: &LayerGraph, input: &[f64]) -> Vec<f64> {
     outs
 }
 
-/// One instruction of a compiled dataflow program; operands and results are slots.
 /// An adder operand: `±slot << k`, the shift non-negative (alignment to the result's binary point).
 #[derive(Clone, Copy, Debug)]
 struct Operand {
@@ -131,6 +130,7 @@ struct Operand {
     neg: bool,
 }
 
+/// One instruction of a compiled dataflow program; operands and results are slots.
 #[derive(Clone, Debug)]
 enum Instr {
     Input {

@@ -64,17 +64,18 @@ pub struct CseOptions {
     pub enabled: bool,
     /// A shared sub-sum may be at most this many adders deep.
     pub max_depth: u32,
-    /// Never make a layer deeper (in adders) than unshared balanced trees would: if sharing does, retry
-    /// with a smaller `max_depth`, down to no sharing. The latency/area knob: off trades stages for LUTs.
+    /// Never make a layer deeper (in adders) than unshared balanced trees would: the search refuses any
+    /// replacement that would (a Kraft budget per output). Off trades stages for LUTs.
     pub keep_depth: bool,
     /// Sum what is left of each output with ternary adders (`Op::Add3`, one LUT per bit for three
-    /// operands) where that keeps the output within `ternary_slack` adder levels of the fastest binary
-    /// tree; off: binary adders only (portable RTL, no primitives).
+    /// operands) where that keeps the output within `ternary_slack` adder levels of the layer's
+    /// critical depth; off: binary adders only (portable RTL, no primitives).
     pub ternary: bool,
-    /// Adder levels a ternary adder may add to a layer beyond its fastest binary trees (a ternary
-    /// adder counts as two levels: its carry-save bit passes a second LUT). 0: never slower; larger:
-    /// more ternary adders, fewer LUTs, longer paths. `None`: the compiler tries 1 and keeps it unless
-    /// it costs a pipeline stage, else 0 (see `crate::compile`). The latency/area knob of the sums.
+    /// Adder levels a ternary adder may add to a layer beyond its critical depth (a ternary adder
+    /// counts as two levels: its carry-save bit passes a second LUT). 0: never deeper; larger: more
+    /// ternary adders, fewer LUTs, longer paths. `None`: `crate::compile` chooses per layer (with
+    /// sharing on): slack 1 everywhere if that needs no more stages than binary adders, else, layer by
+    /// layer, slack 1, 0 or binary adders, whichever first keeps the stage count; without sharing, 0.
     pub ternary_slack: Option<u32>,
 }
 
@@ -444,17 +445,21 @@ fn search(key: (Vec<Vec<Term>>, Vec<bool>), n_in: usize, opts: CseOptions) -> Re
                 let Some((t, u, shift, neg)) = hit else { break };
                 // The depth budget: the output's terms must still fit a binary tree of the layer's
                 // unshared depth (Kraft: sum 2^depth <= 2^plain), else this output keeps the two terms.
-                let (dt, du) = (
-                    st.depth_of(st.outputs[o][t].src),
-                    st.depth_of(st.outputs[o][u].src),
-                );
-                let kraft =
-                    st.kraft[o] - (1u128 << dt) - (1u128 << du) + (1u128 << (dt.max(du) + 1));
-                if st.budget.is_some_and(|b| kraft > b) {
-                    skipped = true;
-                    break;
+                if let Some(budget) = st.budget {
+                    let (dt, du) = (
+                        st.depth_of(st.outputs[o][t].src),
+                        st.depth_of(st.outputs[o][u].src),
+                    );
+                    // Depths stay far below 120 with a budget (it bounds them by the plain depth).
+                    let grown = 1u128 << (dt.max(du) + 1).min(120);
+                    let kraft =
+                        st.kraft[o] - (1u128 << dt.min(120)) - (1u128 << du.min(120)) + grown;
+                    if kraft > budget {
+                        skipped = true;
+                        break;
+                    }
+                    st.kraft[o] = kraft;
                 }
-                st.kraft[o] = kraft;
                 // Retract every pair the two old terms formed, then remove them (higher index first).
                 st.add_pairs_of(o, u, -1, opts.max_depth);
                 st.add_pairs_of(o, t, -1, opts.max_depth);
@@ -565,7 +570,7 @@ fn instantiate(
         // layer's critical depth plus the slack.
         let target = match sums {
             FinalSums::Binary => None,
-            FinalSums::Ternary(slack) => Some(deepest + slack),
+            FinalSums::Ternary(slack) => Some(deepest.saturating_add(slack)),
         };
         // Shallowest first (a Huffman tree on depth), then the coarsest lowest bit first, so the
         // fine low bits join late and the early adders stay narrow; ties keep their position (stable

@@ -24,6 +24,11 @@ pub const RESERVED: &[&str] = &[
     "valid_pipe",
     "valid_s",
     "fastml_valid_pipe",
+    // The ternary adder's library module and the primitives it instantiates (a top module of the
+    // same name would overwrite its file or replace the primitive).
+    "fastml_add3",
+    "LUT6_2",
+    "CARRY8",
 ];
 
 /// Longest identifier we produce for a layer or module (Verilog allows 1024; tools and humans less).
@@ -383,6 +388,9 @@ mod tests {
         assert_eq!(legalize("a; endmodule"), "a_endmodule");
         assert_eq!(legalize("../../x"), "x");
         assert_eq!(legalize("module"), "module_n");
+        // The library modules and primitives the emitter instantiates keep their names.
+        assert_eq!(legalize("fastml_add3"), "fastml_add3_n");
+        assert_eq!(legalize("CARRY8"), "CARRY8_n");
         assert_eq!(legalize("9lives"), "n9lives");
         assert_eq!(legalize(""), "n");
         assert_eq!(legalize("fc1__relu"), "fc1_relu");

@@ -98,7 +98,11 @@ impl DfgPass for Schedule {
                     d,
                     dm.ff
                 ))
-                .help("choose a longer --clock-ns"));
+                .help(if matches!(n.op, Op::Add3 { .. }) {
+                    "choose a longer --clock-ns, or --no-ternary (a binary adder is faster)"
+                } else {
+                    "choose a longer --clock-ns"
+                }));
             }
             let t = if t0 + d > budget {
                 s += 1;
