@@ -124,18 +124,16 @@ pub fn compile(model: &LayerGraph, opts: &Options) -> Result<Design> {
                 relaxed
             } else {
                 // Layers by adder count, largest first (ties: layer order).
+                let mut adders = vec![0usize; tight.layers.len()];
+                for v in tight.ids() {
+                    let n = tight.node(v);
+                    if matches!(n.op.kind(), "add" | "add3") {
+                        adders[n.layer.0 as usize] += 1;
+                    }
+                }
                 let mut dense: Vec<(usize, u32)> = (0..tight.layers.len() as u32)
                     .filter(|&t| tight.layers[t as usize].kind == "Dense")
-                    .map(|t| {
-                        let n = tight
-                            .ids()
-                            .filter(|&v| {
-                                let n = tight.node(v);
-                                n.layer.0 == t && matches!(n.op.kind(), "add" | "add3")
-                            })
-                            .count();
-                        (n, t)
-                    })
+                    .map(|t| (adders[t as usize], t))
                     .collect();
                 dense.sort_by_key(|&(n, t)| (std::cmp::Reverse(n), t));
                 let mut best = tight;

@@ -306,7 +306,7 @@ pub fn build(
     let recipe = match cache.by_layer.get(&tag.0) {
         Some((o, r)) if o.same_sharing(&opts) && r.key == key => r.clone(),
         _ => {
-            let r = plan(key, inputs.len(), opts);
+            let r = search(key, inputs.len(), opts);
             cache.by_layer.insert(tag.0, (opts, r.clone()));
             r
         }
@@ -317,13 +317,6 @@ pub fn build(
         None => FinalSums::Binary,
     };
     instantiate(dfg, &recipe, &inputs, consts, tag, sums)
-}
-
-/// The sharing for one layer. With `keep_depth`, the search itself keeps every output within the
-/// layer's unshared depth (a Kraft budget per output, checked at each replacement), so one search is
-/// enough; an earlier version re-ran the whole search with smaller depth bounds until it fitted.
-fn plan(key: (Vec<Vec<Term>>, Vec<bool>), n_in: usize, opts: CseOptions) -> Recipe {
-    search(key, n_in, opts)
 }
 
 /// The depth of unshared balanced trees: the layer's deepest output, `ceil(log2(terms + constant))`.
@@ -352,7 +345,9 @@ impl Recipe {
     }
 }
 
-/// The greedy search on local ids.
+/// The sharing for one layer: the greedy search on local ids. With `keep_depth`, the search itself
+/// keeps every output within the layer's unshared depth (a Kraft budget per output, checked at each
+/// replacement), so one search is enough (an earlier version re-ran it with smaller depth bounds).
 fn search(key: (Vec<Vec<Term>>, Vec<bool>), n_in: usize, opts: CseOptions) -> Recipe {
     let mut st = State {
         outputs: key.0.clone(),
