@@ -365,22 +365,18 @@ impl<'a> Emitter<'a> {
         let lowest = (0..3).min_by_key(|&i| (zeros[i], i)).unwrap_or(0);
         let nneg = neg.iter().filter(|&&n| n).count();
         debug_assert!(nneg <= 2, "verified: at most two negated operands");
-        let mut ops = Vec::with_capacity(3);
-        for x in &t {
-            let src = self.view(x.src);
-            let src_frac = self.g.node(x.src).iv.frac - x.shift;
-            ops.push(self.fit(&src, w - lo, frac - src_frac - lo as i32));
-        }
+        // Bits [w-1:lo] of each aligned operand: the operand aligned to a binary point `lo` coarser.
+        let ops: Vec<Expr> = t
+            .iter()
+            .map(|x| self.term(x, w - lo, frac - lo as i32))
+            .collect();
         let sum = if lo == 0 {
             name.to_string()
         } else {
             let hi = format!("{name}_hi");
             self.declare(&hi, w - lo, false);
             self.mark(&hi, 0, w - lo - 1);
-            let x = &t[lowest];
-            let src = self.view(x.src);
-            let src_frac = self.g.node(x.src).iv.frac - x.shift;
-            let low = self.fit(&src, lo, frac - src_frac);
+            let low = self.term(&t[lowest], lo, frac);
             self.assign(name, Expr::Concat(vec![Expr::Ref(hi.clone()), low]));
             hi
         };
