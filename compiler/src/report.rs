@@ -103,8 +103,37 @@ fn node_cost(g: &Dfg, v: crate::ir::dfg::ValueId) -> (u64, u64, u64, usize, usiz
             }
             cost
         }
+        Op::Table { t, .. } => (rom_luts(g.table(*t)), 0, 0, 0, 1),
+        // Compare on the carry chain, then one mux LUT per result bit.
+        Op::Max { .. } => (2 * w, 0, w.div_ceil(8), 0, 1),
+        Op::Mul { a, b } => {
+            let wa = g.node(*a).iv.fixed_type().width as u64;
+            let wb = g.node(*b).iv.fixed_type().width as u64;
+            // A LUT array multiplier: about one LUT per partial-product bit pair, half folded into
+            // the carry chains' LUTs.
+            (wa * wb / 2 + w, 0, (wa.min(wb) * (wa + wb)).div_ceil(8), 0, 1)
+        }
         Op::Reg { .. } => (0, w, 0, 0, 0),
     }
+}
+
+/// LUTs of a ROM built from logic: one LUT6 per non-constant output bit up to 6 address bits, and
+/// `2^(bits-6)` (with MUXF7/F8) per bit beyond. A bit that depends on fewer address bits may cost less
+/// after synthesis; this is the upper figure.
+pub fn rom_luts(r: &crate::ir::dfg::Rom) -> u64 {
+    let w = r
+        .entries
+        .iter()
+        .map(|&e| 128 - if e < 0 { (!e).leading_zeros() } else { e.leading_zeros() } + 1)
+        .max()
+        .unwrap_or(1);
+    let varying = (0..w)
+        .filter(|&b| {
+            let first = (r.entries[0] >> b) & 1;
+            r.entries.iter().any(|&e| (e >> b) & 1 != first)
+        })
+        .count() as u64;
+    varying << r.bits.saturating_sub(6)
 }
 
 /// Build the report of a compiled graph.

@@ -33,6 +33,25 @@ impl DelayModel {
     pub fn adder3(&self, width: u32) -> f64 {
         2.0 * (self.route + self.lut) + width.div_ceil(8) as f64 * self.carry8
     }
+    /// A ROM on `bits` address bits built from LUTs: one LUT6 level up to 6 bits, the MUXF7/MUXF8
+    /// after it up to 8, then a further LUT level per 4 more bits (a 16:1 mux tree of LUT6 outputs).
+    pub fn rom(&self, bits: u32) -> f64 {
+        match bits {
+            0..=6 => self.logic(1),
+            7..=8 => self.logic(1) + 0.1 * (bits - 6) as f64,
+            _ => self.logic(1 + (bits - 8).div_ceil(4)) + 0.2,
+        }
+    }
+    /// A comparator of `width` bits on the carry chain and the multiplexer it drives.
+    pub fn max(&self, width: u32) -> f64 {
+        self.adder(width) + self.logic(1)
+    }
+    /// A LUT-built product of a `wa`-bit and a `wb`-bit variable: partial products summed by a tree of
+    /// adders as deep as the narrower operand's width needs.
+    pub fn mul(&self, wa: u32, wb: u32) -> f64 {
+        let levels = 32 - wa.min(wb).max(1).leading_zeros();
+        levels as f64 * self.adder(wa + wb)
+    }
     /// `levels` levels of plain LUT logic.
     pub fn logic(&self, levels: u32) -> f64 {
         levels as f64 * (self.route + self.lut)

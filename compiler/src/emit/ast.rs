@@ -30,6 +30,11 @@ pub enum Expr {
     Not(Box<Expr>),
     /// Bitwise `a & b`.
     And(Box<Expr>, Box<Expr>),
+    /// `a * b` (both operands and the result of one width: the low bits of the product, which do not
+    /// depend on signedness).
+    Mul(Box<Expr>, Box<Expr>),
+    /// `name[e]`: one bit of a signal (a ROM column) selected by a variable index.
+    Index(String, Box<Expr>),
     /// `|e` (reduction OR).
     OrReduce(Box<Expr>),
     /// `&e` (reduction AND).
@@ -74,6 +79,12 @@ pub enum Item {
     AlwaysFf {
         clock: String,
         body: Vec<(String, Expr)>,
+    },
+    /// `localparam [width-1:0] name = width'h...;` with bit `k` = `bits[k]` (a ROM column: bit `k` is
+    /// the output bit's value at address `k`).
+    Localparam {
+        name: String,
+        bits: Vec<bool>,
     },
     Instance {
         module: String,
@@ -127,10 +138,16 @@ fn print_expr(e: &Expr, out: &mut String) {
             print_expr(e, out);
             out.push_str("}}");
         }
-        Expr::Add(a, b) | Expr::Sub(a, b) | Expr::And(a, b) => {
+        Expr::Index(n, i) => {
+            let _ = write!(out, "{n}[");
+            print_expr(i, out);
+            out.push(']');
+        }
+        Expr::Add(a, b) | Expr::Sub(a, b) | Expr::And(a, b) | Expr::Mul(a, b) => {
             let op = match e {
                 Expr::Add(..) => " + ",
                 Expr::Sub(..) => " - ",
+                Expr::Mul(..) => " * ",
                 _ => " & ",
             };
             out.push('(');
@@ -169,7 +186,7 @@ pub fn expr_to_string(e: &Expr) -> String {
         && s.ends_with(')')
         && matches!(
             e,
-            Expr::Add(..) | Expr::Sub(..) | Expr::Mux(..) | Expr::And(..)
+            Expr::Add(..) | Expr::Sub(..) | Expr::Mux(..) | Expr::And(..) | Expr::Mul(..)
         )
     {
         s = s[1..s.len() - 1].to_string();
@@ -225,6 +242,17 @@ impl Module {
                     } else {
                         let _ = writeln!(s, "{line}");
                     }
+                }
+                Item::Localparam { name, bits } => {
+                    let w = bits.len().max(1);
+                    let mut hex = String::with_capacity(w.div_ceil(4));
+                    for d in (0..w.div_ceil(4)).rev() {
+                        let nib = (0..4).fold(0u32, |acc, b| {
+                            acc | ((bits.get(d * 4 + b).copied().unwrap_or(false) as u32) << b)
+                        });
+                        hex.push(char::from_digit(nib, 16).unwrap_or('0'));
+                    }
+                    let _ = writeln!(s, "    localparam [{}:0] {name} = {w}'h{hex};", w - 1);
                 }
                 Item::Assign { lhs, rhs } => {
                     let _ = writeln!(s, "    assign {lhs} = {};", expr_to_string(rhs));

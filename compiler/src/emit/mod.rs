@@ -156,6 +156,8 @@ struct Emitter<'a> {
     /// Bits read of each declared signal (to place lint waivers exactly where bits are dropped).
     used: HashMap<String, Vec<bool>>,
     regs: Vec<(String, Expr)>,
+    /// ROM columns already declared (`rom{t}_b{k}`), shared by every lookup of the same ROM.
+    params: std::collections::HashSet<String>,
 }
 
 fn width_of(iv: &Interval) -> u32 {
@@ -338,6 +340,43 @@ impl<'a> Emitter<'a> {
                 self.assign(&name, e);
             }
             Op::Quant { a, q } => self.quant(v, &name, w, *a, q),
+            Op::Table { a, t } => self.table(&name, w, *a, *t),
+            Op::Max { a, b } => {
+                // The sign of `a - b` (both aligned and sign-extended one bit beyond their union)
+                // selects the larger; the selected value is the maximum, so it fits `w` bits.
+                self.declare(&name, w, false);
+                let (ia, ib) = (self.g.node(*a).iv, self.g.node(*b).iv);
+                let f = ia.frac.max(ib.frac);
+                let wd = width_of(&Interval {
+                    lo: crate::fixed::align(ia.lo, ia.frac, f).min(crate::fixed::align(ib.lo, ib.frac, f)),
+                    hi: crate::fixed::align(ia.hi, ia.frac, f).max(crate::fixed::align(ib.hi, ib.frac, f)),
+                    frac: f,
+                }) + 1;
+                let ta = Term { src: *a, shift: 0, neg: false };
+                let tb = Term { src: *b, shift: 0, neg: false };
+                let diff = format!("{name}_d");
+                self.declare(&diff, wd, false);
+                self.mark(&diff, wd - 1, wd - 1);
+                let da = self.term(&ta, wd, f);
+                let db = self.term(&tb, wd, f);
+                self.assign(&diff, Expr::Sub(da.boxed(), db.boxed()));
+                let ea = self.term(&ta, w, frac);
+                let eb = self.term(&tb, w, frac);
+                self.assign(
+                    &name,
+                    Expr::Mux(Expr::Bit(diff, wd - 1).boxed(), eb.boxed(), ea.boxed()),
+                );
+            }
+            Op::Mul { a, b } => {
+                // Both operands sign-extended to the result's width: the low `w` bits of the product
+                // of two's-complement values are the same as those of the unsigned product.
+                self.declare(&name, w, false);
+                let fa = self.g.node(*a).iv.frac;
+                let fb = self.g.node(*b).iv.frac;
+                let ea = self.term(&Term { src: *a, shift: 0, neg: false }, w, fa);
+                let eb = self.term(&Term { src: *b, shift: 0, neg: false }, w, fb);
+                self.assign(&name, Expr::Mul(ea.boxed(), eb.boxed()));
+            }
             Op::Reg { a } => {
                 self.declare(&name, w, true);
                 let src = self.view(*a);
@@ -399,6 +438,49 @@ impl<'a> Emitter<'a> {
             ],
             ports,
         });
+    }
+
+    /// A ROM: the address is the operand's bits from weight `2^-addr_frac` up (`bits` of them, wrapping
+    /// like the IR's rule), and each non-constant output bit is one column of the ROM, a localparam
+    /// indexed by the address. Synthesis maps a column on up to 6 address bits to exactly one LUT6 (its
+    /// INIT is the column) and wider ones to LUT6s with MUXF7/F8; no memory inference is involved, so
+    /// the result does not depend on a tool's ROM heuristics.
+    fn table(&mut self, name: &str, w: u32, a: ValueId, t: crate::ir::dfg::TableId) {
+        self.declare(name, w, false);
+        let rom = self.g.table(t).clone();
+        let frac = self.g.node(a).iv.frac;
+        let src = self.view(a);
+        let addr_e = self.fit(&src, rom.bits, rom.addr_frac - frac);
+        let addr = format!("{name}_a");
+        self.declare(&addr, rom.bits, false);
+        self.mark(&addr, 0, rom.bits - 1);
+        self.assign(&addr, addr_e);
+        // Output bits, most significant first; the entries are at the node's binary point.
+        let mut parts = Vec::with_capacity(w as usize);
+        for b in (0..w).rev() {
+            let col: Vec<bool> = rom.entries.iter().map(|&e| (e >> b) & 1 == 1).collect();
+            if col.iter().all(|&x| x == col[0]) {
+                parts.push(Expr::Const {
+                    width: 1,
+                    bits: col[0] as u128,
+                });
+                continue;
+            }
+            let pname = format!("rom{}_b{b}", t.0);
+            if self.params.insert(pname.clone()) {
+                self.items.push(Item::Localparam {
+                    name: pname.clone(),
+                    bits: col,
+                });
+            }
+            parts.push(Expr::Index(pname, Expr::Ref(addr.clone()).boxed()));
+        }
+        let e = if parts.len() == 1 {
+            parts.pop().expect("one part")
+        } else {
+            Expr::Concat(parts)
+        };
+        self.assign(name, e);
     }
 
     fn quant(&mut self, v: ValueId, name: &str, w: u32, a: ValueId, q: &crate::fixed::Quantizer) {
@@ -551,6 +633,7 @@ pub fn emit(g: &Dfg, header: &[String]) -> Vec<VerilogFile> {
         decls: Vec::new(),
         used: HashMap::new(),
         regs: Vec::new(),
+        params: Default::default(),
     };
     em.used
         .insert("in_data".into(), vec![false; layout.in_width as usize]);

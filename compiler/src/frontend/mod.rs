@@ -1,4 +1,4 @@
-//! The front end: model.json v1 text → a validated [`LayerGraph`], or one clear [`Diagnostic`].
+//! The front end: model.json (versions 1 and 2) text → a validated [`LayerGraph`], or one clear [`Diagnostic`].
 //!
 //! We parse to `serde_json::Value` (which reports line and column of malformed JSON) and then walk the
 //! value by hand, carrying the JSON path, because every rule of `docs/model-json.md` must name the place
@@ -12,14 +12,17 @@ pub use types::parse_type;
 
 use crate::diag::{Diagnostic, Result};
 use crate::fixed::{Overflow, Quantizer, Rounding};
-use crate::ir::layer::{Const, Layer, LayerGraph, LayerId, LayerOp, Weight};
+use crate::ir::layer::{
+    layer_shape, numel, Const, Layer, LayerGraph, LayerId, LayerOp, LookupTable, LutWeight,
+    ReduceKind, Weight,
+};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 /// The `format` field's required value.
 pub const FORMAT: &str = "fastml-model";
-/// The model.json version this compiler reads.
-pub const VERSION: u64 = 1;
+/// The newest model.json version this compiler reads (it reads every version from 1 up to this).
+pub const VERSION: u64 = 2;
 /// Longest input vector accepted (a guard against absurd files, far beyond any trigger model).
 const MAX_LEN: u64 = 1 << 20;
 
@@ -55,6 +58,24 @@ pub fn load_model(path: &std::path::Path) -> Result<LayerGraph> {
 struct Parser<'a> {
     file: &'a str,
 }
+
+/// The node kinds of each version, for messages.
+const KINDS_V1: &[&str] = &["Input", "Dense", "BatchNorm", "ReLU", "Quantize", "Output"];
+const KINDS_V2: &[&str] = &[
+    "Input",
+    "Dense",
+    "BatchNorm",
+    "ReLU",
+    "Quantize",
+    "Output",
+    "Add",
+    "Reduce",
+    "Reshape",
+    "Transpose",
+    "Concat",
+    "Table",
+    "LookupDense",
+];
 
 /// A node as read, before its inputs are resolved.
 struct RawNode<'v> {
@@ -126,12 +147,15 @@ impl<'a> Parser<'a> {
                 .err("format", format!("expected \"{FORMAT}\", found {format:?}"))
                 .help("this does not look like a fastml-compile model.json"));
         }
-        let version = self.field(top, "$", "version")?;
-        if version.as_u64() != Some(VERSION) {
-            return Err(self
-                .err("version", format!("unsupported version {version}; this compiler reads version {VERSION}"))
-                .help("export the model again with a matching fastml-export, or upgrade fastml-compile"));
-        }
+        let version_v = self.field(top, "$", "version")?;
+        let version = match version_v.as_u64() {
+            Some(v) if (1..=VERSION).contains(&v) => v,
+            _ => {
+                return Err(self
+                    .err("version", format!("unsupported version {version_v}; this compiler reads versions 1 to {VERSION}"))
+                    .help("export the model again with a matching fastml-export, or upgrade fastml-compile"))
+            }
+        };
         let name = match top.get("name") {
             Some(n) => self.string(n, "name")?.to_string(),
             None => "model".to_string(),
@@ -193,23 +217,33 @@ impl<'a> Parser<'a> {
         // Pass 2: arity and references.
         for n in &raw {
             let p = format!("nodes[{}]", n.index);
-            let want = match n.op.as_str() {
-                "Input" => 0,
-                "Dense" | "BatchNorm" | "ReLU" | "Quantize" | "Output" => 1,
-                other => {
-                    return Err(self
-                        .err(&format!("{p}.op"), format!("unknown node kind {other:?}"))
-                        .help("known kinds: Input, Dense, BatchNorm, ReLU, Quantize, Output"))
+            let kinds = if version == 1 { KINDS_V1 } else { KINDS_V2 };
+            if !kinds.contains(&n.op.as_str()) {
+                let mut d = self
+                    .err(&format!("{p}.op"), format!("unknown node kind {:?}", n.op))
+                    .help(format!("known kinds: {}", kinds.join(", ")));
+                if version == 1 && KINDS_V2.contains(&n.op.as_str()) {
+                    d = d.help(format!(
+                        "{} is a model.json version 2 op: set \"version\": 2",
+                        n.op
+                    ));
                 }
+                return Err(d);
+            }
+            let (lo, hi) = match n.op.as_str() {
+                "Input" => (0, 0),
+                "Add" => (2, usize::MAX),
+                "Concat" => (1, usize::MAX),
+                _ => (1, 1),
             };
-            if n.inputs.len() != want {
+            if !(lo..=hi).contains(&n.inputs.len()) {
+                let want = match (lo, hi) {
+                    (a, b) if a == b => format!("{a} input(s)"),
+                    (a, _) => format!("{a} or more inputs"),
+                };
                 return Err(self.err(
                     &format!("{p}.inputs"),
-                    format!(
-                        "a {} node takes {want} input(s), found {}",
-                        n.op,
-                        n.inputs.len()
-                    ),
+                    format!("a {} node takes {want}, found {}", n.op, n.inputs.len()),
                 ));
             }
             for (k, inp) in n.inputs.iter().enumerate() {
@@ -239,7 +273,7 @@ impl<'a> Parser<'a> {
                     "nodes",
                     format!("expected exactly one Input node, found {}", inputs.len()),
                 )
-                .help("version 1 models have a single input vector"));
+                .help("a model has a single Input (a tensor of any shape in version 2)"));
         }
         if !raw.iter().any(|n| n.op == "Output") {
             return Err(self
@@ -264,13 +298,13 @@ impl<'a> Parser<'a> {
                 .iter()
                 .map(|s| ids[by_name[s]].expect("topological order puts inputs first"))
                 .collect();
-            let in_len = ins.first().map(|l| g.layer(*l).len);
-            let (op, len) = self.node(n, in_len)?;
+            let in_shapes: Vec<Vec<u32>> = ins.iter().map(|l| g.layer(*l).shape.clone()).collect();
+            let (op, shape) = self.node(n, &in_shapes, version)?;
             let id = g.add(Layer {
                 name: n.name.clone(),
                 op,
                 inputs: ins,
-                len,
+                shape,
                 path: format!("nodes[{}]", n.index),
             });
             ids[i] = Some(id);
@@ -333,10 +367,9 @@ impl<'a> Parser<'a> {
         Ok(order)
     }
 
-    fn node(&self, n: &RawNode, in_len: Option<u32>) -> Result<(LayerOp, u32)> {
+    fn node(&self, n: &RawNode, ins: &[Vec<u32>], version: u64) -> Result<(LayerOp, Vec<u32>)> {
         let p = format!("nodes[{}]", n.index);
         let obj = n.obj;
-        let common = ["name", "op", "inputs"];
         fn allow(extra: &[&'static str]) -> Vec<&'static str> {
             ["name", "op", "inputs"]
                 .iter()
@@ -344,11 +377,20 @@ impl<'a> Parser<'a> {
                 .copied()
                 .collect()
         }
-        match n.op.as_str() {
+        let x: &[u32] = ins.first().map(|v| v.as_slice()).unwrap_or(&[]);
+        let len = numel(x) as u32;
+        let last = x.last().copied().unwrap_or(0);
+        if version == 1 && x.len() > 1 {
+            return Err(self
+                .err(&p, format!("the input of {:?} has shape {x:?}; version 1 takes vectors", n.name))
+                .help("set \"version\": 2 for tensors"));
+        }
+        let mut declared: Option<Vec<u32>> = None;
+        let op = match n.op.as_str() {
             "Input" => {
                 self.only_fields(obj, &p, &allow(&["shape", "type", "types"]))?;
                 let shape = self.shape(self.field(obj, &p, "shape")?, &format!("{p}.shape"))?;
-                if shape.len() != 1 {
+                if version == 1 && shape.len() != 1 {
                     return Err(self
                         .err(
                             &format!("{p}.shape"),
@@ -357,37 +399,25 @@ impl<'a> Parser<'a> {
                                 shape.len()
                             ),
                         )
-                        .help("version 1 models take one flat input vector"));
+                        .help("version 1 models take one flat input vector; set \"version\": 2 for tensors"));
                 }
-                let len = shape[0];
-                let q = self.quantizers(obj, &p, len)?;
-                Ok((LayerOp::Input { q }, len))
+                self.check_numel(&shape, &format!("{p}.shape"))?;
+                let q = self.quantizers(obj, &p, numel(&shape) as u32)?;
+                declared = Some(shape);
+                LayerOp::Input { q }
             }
             "Dense" => {
                 self.only_fields(obj, &p, &allow(&["weight", "bias"]))?;
-                let n_in = in_len.unwrap_or(0);
+                let n_in = last;
                 let wp = format!("{p}.weight");
                 let (wshape, w) = self.tensor(self.field(obj, &p, "weight")?, &wp)?;
                 if wshape.len() != 2 || wshape[0] != n_in {
                     return Err(self
-                        .err(&format!("{wp}.shape"), format!("expected shape [{n_in}, n_out] (the input has {n_in} elements), found {wshape:?}"))
+                        .err(&format!("{wp}.shape"), format!("expected shape [{n_in}, n_out] (the input's last axis has {n_in} elements), found {wshape:?}"))
                         .help("Dense weights use Keras's kernel layout: [inputs, outputs]"));
                 }
                 let n_out = wshape[1];
-                let bias = match obj.get("bias") {
-                    None => vec![Const::ZERO; n_out as usize],
-                    Some(b) => {
-                        let bp = format!("{p}.bias");
-                        let (bshape, b) = self.tensor(b, &bp)?;
-                        if bshape != [n_out] {
-                            return Err(self.err(
-                                &format!("{bp}.shape"),
-                                format!("expected shape [{n_out}], found {bshape:?}"),
-                            ));
-                        }
-                        b
-                    }
-                };
+                let bias = self.bias(obj, &p, n_out)?;
                 let weights = w
                     .into_iter()
                     .enumerate()
@@ -397,50 +427,263 @@ impl<'a> Parser<'a> {
                         w,
                     })
                     .collect();
-                Ok((
-                    LayerOp::Dense {
-                        n_in,
-                        n_out,
-                        weights,
-                        bias,
-                    },
+                LayerOp::Dense {
+                    n_in,
                     n_out,
-                ))
+                    weights,
+                    bias,
+                }
             }
             "BatchNorm" => {
                 self.only_fields(obj, &p, &allow(&["scale", "shift"]))?;
-                let len = in_len.unwrap_or(0);
                 let get = |key: &str| -> Result<Vec<Const>> {
                     let kp = format!("{p}.{key}");
                     let (s, t) = self.tensor(self.field(obj, &p, key)?, &kp)?;
-                    if s != [len] {
-                        return Err(self.err(
+                    if s.as_slice() == x {
+                        Ok(t)
+                    } else if s == [last] {
+                        // Broadcast over the leading axes.
+                        Ok((0..len as usize).map(|k| t[k % last as usize]).collect())
+                    } else {
+                        Err(self.err(
                             &format!("{kp}.shape"),
-                            format!("expected shape [{len}] (the input's length), found {s:?}"),
-                        ));
+                            format!("expected shape [{last}] (the input's last axis) or {x:?} (the input's shape), found {s:?}"),
+                        ))
                     }
-                    Ok(t)
                 };
                 let scale = get("scale")?;
                 let shift = get("shift")?;
-                Ok((LayerOp::BatchNorm { scale, shift }, len))
+                LayerOp::BatchNorm { scale, shift }
             }
             "ReLU" => {
-                self.only_fields(obj, &p, &common)?;
-                Ok((LayerOp::Relu, in_len.unwrap_or(0)))
+                self.only_fields(obj, &p, &allow(&[]))?;
+                LayerOp::Relu
             }
             "Quantize" => {
                 self.only_fields(obj, &p, &allow(&["type", "types"]))?;
-                let len = in_len.unwrap_or(0);
                 let q = self.quantizers(obj, &p, len)?;
-                Ok((LayerOp::Quantize { q }, len))
+                LayerOp::Quantize { q }
             }
             "Output" => {
-                self.only_fields(obj, &p, &common)?;
-                Ok((LayerOp::Output, in_len.unwrap_or(0)))
+                self.only_fields(obj, &p, &allow(&[]))?;
+                LayerOp::Output
             }
-            other => Err(self.err(&format!("{p}.op"), format!("unknown node kind {other:?}"))),
+            "Add" => {
+                self.only_fields(obj, &p, &allow(&[]))?;
+                LayerOp::Add
+            }
+            "Reduce" => {
+                self.only_fields(obj, &p, &allow(&["axis", "kind"]))?;
+                let axis = self.axis(obj, &p, x.len())?;
+                let kp = format!("{p}.kind");
+                let kind = match self.string(self.field(obj, &p, "kind")?, &kp)? {
+                    "sum" => ReduceKind::Sum,
+                    "max" => ReduceKind::Max,
+                    "mean" => {
+                        let d = x[axis as usize];
+                        if !d.is_power_of_two() {
+                            return Err(self
+                                .err(&kp, format!("a mean over an axis of {d} elements is not exact in fixed point"))
+                                .help("mean needs a power-of-two axis length (an exact shift); use \"sum\" and a constant scale otherwise"));
+                        }
+                        ReduceKind::Mean {
+                            shift: d.trailing_zeros(),
+                        }
+                    }
+                    other => {
+                        return Err(self
+                            .err(&kp, format!("unknown reduction {other:?}"))
+                            .help("expected \"sum\", \"max\" or \"mean\""))
+                    }
+                };
+                LayerOp::Reduce { axis, kind }
+            }
+            "Reshape" => {
+                self.only_fields(obj, &p, &allow(&["shape"]))?;
+                let sp = format!("{p}.shape");
+                let sv = self.field(obj, &p, "shape")?;
+                let shape = self.reshape_shape(sv, &sp, len)?;
+                declared = Some(shape);
+                LayerOp::Reshape
+            }
+            "Transpose" => {
+                self.only_fields(obj, &p, &allow(&["perm"]))?;
+                let pp = format!("{p}.perm");
+                let pv = self.field(obj, &p, "perm")?;
+                let perm = pv
+                    .as_array()
+                    .map(|a| a.iter().map(|v| v.as_u64().map(|k| k as u32)).collect::<Option<Vec<_>>>())
+                    .unwrap_or(None)
+                    .ok_or_else(|| self.err(&pp, format!("expected a permutation of the axes (an array of integers), found {}", describe(pv))))?;
+                LayerOp::Transpose { perm }
+            }
+            "Concat" => {
+                self.only_fields(obj, &p, &allow(&["axis"]))?;
+                let axis = self.axis(obj, &p, x.len())?;
+                LayerOp::Concat { axis }
+            }
+            "Table" => {
+                self.only_fields(obj, &p, &allow(&["domain", "table"]))?;
+                let table = self.lookup_table(obj, &p)?;
+                LayerOp::Table { table }
+            }
+            "LookupDense" => {
+                self.only_fields(obj, &p, &allow(&["n_out", "tables", "bias"]))?;
+                let n_in = last;
+                let op_ = format!("{p}.n_out");
+                let nv = self.field(obj, &p, "n_out")?;
+                let n_out = match nv.as_u64() {
+                    Some(v) if (1..=MAX_LEN).contains(&v) => v as u32,
+                    _ => {
+                        return Err(self.err(
+                            &op_,
+                            format!("expected a positive number of outputs, found {}", describe(nv)),
+                        ))
+                    }
+                };
+                let tp = format!("{p}.tables");
+                let tv = self.field(obj, &p, "tables")?;
+                let arr = tv.as_array().ok_or_else(|| {
+                    self.err(&tp, format!("expected an array of tables, found {}", describe(tv)))
+                })?;
+                let mut seen = std::collections::HashSet::new();
+                let mut tables = Vec::with_capacity(arr.len());
+                for (k, t) in arr.iter().enumerate() {
+                    let ep = format!("{tp}[{k}]");
+                    let o = self.object(t, &ep, "a table")?;
+                    self.only_fields(o, &ep, &["in", "out", "domain", "table"])?;
+                    let index = |key: &str, bound: u32| -> Result<u32> {
+                        let kp = format!("{ep}.{key}");
+                        let v = self.field(o, &ep, key)?;
+                        match v.as_u64() {
+                            Some(i) if i < bound as u64 => Ok(i as u32),
+                            _ => Err(self.err(
+                                &kp,
+                                format!("expected an index below {bound}, found {}", describe(v)),
+                            )),
+                        }
+                    };
+                    let i = index("in", n_in)?;
+                    let j = index("out", n_out)?;
+                    if !seen.insert((i, j)) {
+                        return Err(self
+                            .err(&ep, format!("a second table for input {i} and output {j}"))
+                            .help("each (in, out) pair has at most one table"));
+                    }
+                    let table = self.lookup_table(o, &ep)?;
+                    tables.push(LutWeight { i, j, table });
+                }
+                let bias = self.bias(obj, &p, n_out)?;
+                LayerOp::LookupDense {
+                    n_in,
+                    n_out,
+                    tables,
+                    bias,
+                }
+            }
+            other => {
+                return Err(self.err(&format!("{p}.op"), format!("unknown node kind {other:?}")))
+            }
+        };
+        let refs: Vec<&[u32]> = ins.iter().map(|v| v.as_slice()).collect();
+        let shape = layer_shape(&op, &refs, declared.as_deref())
+            .map_err(|m| self.err(&p, format!("{} node {:?}: {m}", n.op, n.name)))?;
+        Ok((op, shape))
+    }
+
+    /// An optional `bias` tensor of shape `[n_out]` (zeros when absent).
+    fn bias(&self, obj: &Map<String, Value>, p: &str, n_out: u32) -> Result<Vec<Const>> {
+        match obj.get("bias") {
+            None => Ok(vec![Const::ZERO; n_out as usize]),
+            Some(b) => {
+                let bp = format!("{p}.bias");
+                let (bshape, b) = self.tensor(b, &bp)?;
+                if bshape != [n_out] {
+                    return Err(self.err(
+                        &format!("{bp}.shape"),
+                        format!("expected shape [{n_out}], found {bshape:?}"),
+                    ));
+                }
+                Ok(b)
+            }
         }
+    }
+
+    /// An `axis` field: an integer, negative counting from the end.
+    fn axis(&self, obj: &Map<String, Value>, p: &str, rank: usize) -> Result<u32> {
+        let ap = format!("{p}.axis");
+        let v = self.field(obj, p, "axis")?;
+        let a = v.as_i64().ok_or_else(|| {
+            self.err(&ap, format!("expected an integer axis, found {}", describe(v)))
+        })?;
+        let r = rank as i64;
+        let k = if a < 0 { a + r } else { a };
+        if !(0..r).contains(&k) {
+            return Err(self.err(
+                &ap,
+                format!("axis {a} is out of range for an input of rank {rank}"),
+            ));
+        }
+        Ok(k as u32)
+    }
+
+    /// A Reshape's target shape; one entry may be -1 (inferred from the element count).
+    fn reshape_shape(&self, v: &Value, path: &str, len: u32) -> Result<Vec<u32>> {
+        let arr = v.as_array().ok_or_else(|| {
+            self.err(path, format!("expected a shape (an array of integers), found {}", describe(v)))
+        })?;
+        let mut dims: Vec<Option<u32>> = Vec::with_capacity(arr.len());
+        for (k, d) in arr.iter().enumerate() {
+            match d.as_i64() {
+                Some(-1) if !dims.contains(&None) => dims.push(None),
+                Some(x) if (1..=MAX_LEN as i64).contains(&x) => dims.push(Some(x as u32)),
+                _ => {
+                    return Err(self.err(
+                        &format!("{path}[{k}]"),
+                        format!("expected a positive dimension (or one -1), found {}", describe(d)),
+                    ))
+                }
+            }
+        }
+        let known: u64 = dims.iter().flatten().map(|&d| d as u64).product();
+        dims.iter()
+            .map(|d| match d {
+                Some(d) => Ok(*d),
+                None if known > 0 && len as u64 % known == 0 => Ok((len as u64 / known) as u32),
+                None => Err(self.err(
+                    path,
+                    format!("no dimension makes {len} elements from the others"),
+                )),
+            })
+            .collect()
+    }
+
+    fn check_numel(&self, shape: &[u32], path: &str) -> Result<()> {
+        let n: u64 = shape.iter().map(|&d| d as u64).product();
+        if n > MAX_LEN {
+            return Err(self.err(path, format!("a tensor of {n} elements is too large (at most {MAX_LEN})")));
+        }
+        Ok(())
+    }
+
+    /// `domain` + `table` of a Table node or a LookupDense entry.
+    fn lookup_table(&self, o: &Map<String, Value>, p: &str) -> Result<LookupTable> {
+        let dp = format!("{p}.domain");
+        let domain = self.qtype(self.field(o, p, "domain")?, &dp)?;
+        if domain.ty.width > 20 {
+            return Err(self
+                .err(&dp, format!("a table over {} has 2^{} entries", domain.ty, domain.ty.width))
+                .help("table domains are at most 20 bits wide"));
+        }
+        let tp = format!("{p}.table");
+        let (shape, entries) = self.tensor(self.field(o, p, "table")?, &tp)?;
+        let n = 1u32 << domain.ty.width;
+        if shape != [n] {
+            return Err(self
+                .err(&format!("{tp}.shape"), format!("expected shape [{n}] (one entry per value of {}), found {shape:?}", domain.ty))
+                .help("entry k is the value for the domain's mantissa lo + k, in ascending order"));
+        }
+        Ok(LookupTable { domain, entries })
     }
 
     fn shape(&self, v: &Value, path: &str) -> Result<Vec<u32>> {

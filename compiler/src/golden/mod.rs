@@ -11,7 +11,9 @@
 
 use crate::fixed::{align, Quantizer};
 use crate::ir::dfg::{Dfg, Op};
-use crate::ir::layer::{Const, LayerGraph, LayerOp};
+use crate::ir::layer::{
+    concat_map, reduce_groups, transpose_map, Const, LayerGraph, LayerOp, ReduceKind,
+};
 use rayon::prelude::*;
 
 /// Evaluate the layer IR on one input vector of mantissas (each at its input type's binary point).
@@ -20,26 +22,71 @@ pub fn eval_layers(g: &LayerGraph, input: &[i128]) -> Vec<Const> {
     let mut vals: Vec<Option<Vec<Const>>> =
         vec![None; g.graph.capacity().0.max(g.graph.node_count())];
     let mut outs = Vec::new();
+    let relu = |v: &Const| {
+        if v.m < 0 {
+            Const { m: 0, frac: v.frac }
+        } else {
+            *v
+        }
+    };
+    let max = |a: &Const, b: &Const| {
+        if a.add(&Const { m: -b.m, frac: b.frac }).m >= 0 {
+            *a
+        } else {
+            *b
+        }
+    };
     for &id in &g.order {
         let layer = g.layer(id);
-        let x = layer
+        let xs: Vec<&Vec<Const>> = layer
             .inputs
-            .first()
-            .map(|i| vals[i.0.index()].as_ref().expect("topological order"));
+            .iter()
+            .map(|i| vals[i.0.index()].as_ref().expect("topological order"))
+            .collect();
+        let shapes: Vec<&[u32]> = layer.inputs.iter().map(|i| g.layer(*i).shape.as_slice()).collect();
+        let x = xs.first().copied();
         let y: Vec<Const> = match &layer.op {
             LayerOp::Input { q } => input
                 .iter()
                 .zip(q)
                 .map(|(&m, q)| Const { m, frac: q.ty.frac })
                 .collect(),
-            LayerOp::Dense { weights, bias, .. } => {
+            LayerOp::Dense {
+                weights,
+                bias,
+                n_in,
+                n_out,
+            } => {
                 let x = x.expect("Dense has an input");
-                let mut acc = bias.clone();
-                for w in weights {
-                    let p = x[w.i as usize].mul(&w.w);
-                    acc[w.j as usize] = acc[w.j as usize].add(&p);
+                let mut y = Vec::with_capacity(layer.len() as usize);
+                for row in x.chunks(*n_in as usize) {
+                    let mut acc = bias.clone();
+                    for w in weights {
+                        let p = row[w.i as usize].mul(&w.w);
+                        acc[w.j as usize] = acc[w.j as usize].add(&p);
+                    }
+                    debug_assert_eq!(acc.len(), *n_out as usize);
+                    y.extend(acc);
                 }
-                acc
+                y
+            }
+            LayerOp::LookupDense {
+                tables,
+                bias,
+                n_in,
+                ..
+            } => {
+                let x = x.expect("LookupDense has an input");
+                let mut y = Vec::with_capacity(layer.len() as usize);
+                for row in x.chunks(*n_in as usize) {
+                    let mut acc = bias.clone();
+                    for t in tables {
+                        let v = &row[t.i as usize];
+                        acc[t.j as usize] = acc[t.j as usize].add(&t.table.lookup(v.m, v.frac));
+                    }
+                    y.extend(acc);
+                }
+                y
             }
             LayerOp::BatchNorm { scale, shift } => x
                 .expect("BatchNorm has an input")
@@ -47,17 +94,7 @@ pub fn eval_layers(g: &LayerGraph, input: &[i128]) -> Vec<Const> {
                 .zip(scale.iter().zip(shift))
                 .map(|(v, (s, t))| v.mul(s).add(t))
                 .collect(),
-            LayerOp::Relu => x
-                .expect("ReLU has an input")
-                .iter()
-                .map(|v| {
-                    if v.m < 0 {
-                        Const { m: 0, frac: v.frac }
-                    } else {
-                        *v
-                    }
-                })
-                .collect(),
+            LayerOp::Relu => x.expect("ReLU has an input").iter().map(relu).collect(),
             LayerOp::Quantize { q } => x
                 .expect("Quantize has an input")
                 .iter()
@@ -66,6 +103,50 @@ pub fn eval_layers(g: &LayerGraph, input: &[i128]) -> Vec<Const> {
                     m: q.apply(v.m, v.frac),
                     frac: q.ty.frac,
                 })
+                .collect(),
+            LayerOp::Table { table } => x
+                .expect("Table has an input")
+                .iter()
+                .map(|v| table.lookup(v.m, v.frac))
+                .collect(),
+            LayerOp::Add => {
+                let mut acc = xs[0].clone();
+                for other in &xs[1..] {
+                    for (a, b) in acc.iter_mut().zip(other.iter()) {
+                        *a = a.add(b);
+                    }
+                }
+                acc
+            }
+            LayerOp::Reduce { axis, kind } => {
+                let x = x.expect("Reduce has an input");
+                reduce_groups(shapes[0], *axis)
+                    .iter()
+                    .map(|grp| {
+                        let mut it = grp.iter().map(|&k| x[k]);
+                        let first = it.next().expect("axes have at least one element");
+                        match kind {
+                            ReduceKind::Max => it.fold(first, |a, b| max(&a, &b)),
+                            ReduceKind::Sum => it.fold(first, |a, b| a.add(&b)),
+                            ReduceKind::Mean { shift } => {
+                                let s = it.fold(first, |a, b| a.add(&b));
+                                Const {
+                                    m: s.m,
+                                    frac: s.frac + *shift as i32,
+                                }
+                            }
+                        }
+                    })
+                    .collect()
+            }
+            LayerOp::Reshape => x.expect("Reshape has an input").clone(),
+            LayerOp::Transpose { perm } => {
+                let x = x.expect("Transpose has an input");
+                transpose_map(shapes[0], perm).iter().map(|&k| x[k]).collect()
+            }
+            LayerOp::Concat { axis } => concat_map(&shapes, *axis)
+                .iter()
+                .map(|&(n, k)| xs[n][k])
                 .collect(),
             LayerOp::Output => {
                 let v = x.expect("Output has an input").clone();
@@ -78,26 +159,53 @@ pub fn eval_layers(g: &LayerGraph, input: &[i128]) -> Vec<Const> {
     outs
 }
 
-/// Evaluate the layer IR in `f64` with all quantisers skipped (inputs are taken as given).
+/// Evaluate the layer IR in `f64` with all quantisers skipped (inputs are taken as given). Tables are
+/// functions of a quantised value by definition, so they still quantise their own input.
 pub fn eval_float(g: &LayerGraph, input: &[f64]) -> Vec<f64> {
     let mut vals: Vec<Option<Vec<f64>>> =
         vec![None; g.graph.capacity().0.max(g.graph.node_count())];
     let mut outs = Vec::new();
+    let lookup = |t: &crate::ir::layer::LookupTable, v: f64| {
+        let f = t.domain.ty.frac;
+        let m = (v * 2f64.powi(f)).floor() as i128;
+        t.lookup(m, f).to_f64()
+    };
     for &id in &g.order {
         let layer = g.layer(id);
-        let x = layer
+        let xs: Vec<&Vec<f64>> = layer
             .inputs
-            .first()
-            .map(|i| vals[i.0.index()].as_ref().expect("topological order"));
+            .iter()
+            .map(|i| vals[i.0.index()].as_ref().expect("topological order"))
+            .collect();
+        let shapes: Vec<&[u32]> = layer.inputs.iter().map(|i| g.layer(*i).shape.as_slice()).collect();
+        let x = xs.first().copied();
         let y: Vec<f64> = match &layer.op {
             LayerOp::Input { .. } => input.to_vec(),
-            LayerOp::Dense { weights, bias, .. } => {
-                let x = x.expect("Dense has an input");
-                let mut acc: Vec<f64> = bias.iter().map(Const::to_f64).collect();
-                for w in weights {
-                    acc[w.j as usize] += x[w.i as usize] * w.w.to_f64();
+            LayerOp::Dense {
+                weights, bias, n_in, ..
+            } => {
+                let mut y = Vec::new();
+                for row in x.expect("Dense has an input").chunks(*n_in as usize) {
+                    let mut acc: Vec<f64> = bias.iter().map(Const::to_f64).collect();
+                    for w in weights {
+                        acc[w.j as usize] += row[w.i as usize] * w.w.to_f64();
+                    }
+                    y.extend(acc);
                 }
-                acc
+                y
+            }
+            LayerOp::LookupDense {
+                tables, bias, n_in, ..
+            } => {
+                let mut y = Vec::new();
+                for row in x.expect("LookupDense has an input").chunks(*n_in as usize) {
+                    let mut acc: Vec<f64> = bias.iter().map(Const::to_f64).collect();
+                    for t in tables {
+                        acc[t.j as usize] += lookup(&t.table, row[t.i as usize]);
+                    }
+                    y.extend(acc);
+                }
+                y
             }
             LayerOp::BatchNorm { scale, shift } => x
                 .expect("BatchNorm has an input")
@@ -110,7 +218,43 @@ pub fn eval_float(g: &LayerGraph, input: &[f64]) -> Vec<f64> {
                 .iter()
                 .map(|v| v.max(0.0))
                 .collect(),
-            LayerOp::Quantize { .. } => x.expect("Quantize has an input").clone(),
+            LayerOp::Table { table } => x
+                .expect("Table has an input")
+                .iter()
+                .map(|&v| lookup(table, v))
+                .collect(),
+            LayerOp::Quantize { .. } | LayerOp::Reshape => x.expect("one input").clone(),
+            LayerOp::Add => {
+                let mut acc = xs[0].clone();
+                for other in &xs[1..] {
+                    for (a, b) in acc.iter_mut().zip(other.iter()) {
+                        *a += b;
+                    }
+                }
+                acc
+            }
+            LayerOp::Reduce { axis, kind } => {
+                let x = x.expect("Reduce has an input");
+                reduce_groups(shapes[0], *axis)
+                    .iter()
+                    .map(|grp| {
+                        let it = grp.iter().map(|&k| x[k]);
+                        match kind {
+                            ReduceKind::Max => it.fold(f64::NEG_INFINITY, f64::max),
+                            ReduceKind::Sum => it.sum(),
+                            ReduceKind::Mean { .. } => it.sum::<f64>() / grp.len() as f64,
+                        }
+                    })
+                    .collect()
+            }
+            LayerOp::Transpose { perm } => {
+                let x = x.expect("Transpose has an input");
+                transpose_map(shapes[0], perm).iter().map(|&k| x[k]).collect()
+            }
+            LayerOp::Concat { axis } => concat_map(&shapes, *axis)
+                .iter()
+                .map(|&(n, k)| xs[n][k])
+                .collect(),
             LayerOp::Output => {
                 let v = x.expect("Output has an input").clone();
                 outs.extend(v.iter().copied());
@@ -164,6 +308,25 @@ enum Instr {
         dst: u32,
         a: u32,
     },
+    /// A ROM lookup: `addr = (a << up >> down) & mask`, result `roms[rom][addr]`.
+    Table {
+        dst: u32,
+        a: u32,
+        up: u32,
+        down: u32,
+        mask: i64,
+        rom: u32,
+    },
+    Max {
+        dst: u32,
+        a: Operand,
+        b: Operand,
+    },
+    Mul {
+        dst: u32,
+        a: u32,
+        b: u32,
+    },
     /// Quantisers live in a side table so instructions stay small (cache-friendly).
     Quant {
         dst: u32,
@@ -179,6 +342,7 @@ enum Instr {
 pub struct Program {
     code: Vec<Instr>,
     quantizers: Vec<Quantizer>,
+    roms: Vec<Vec<i128>>,
     slots: usize,
     outputs: Vec<u32>,
     /// Binary point of every output, in port order.
@@ -195,6 +359,10 @@ trait Word: Copy + Default + Send + Sync {
     fn neg(self) -> Self;
     fn add(self, o: Self) -> Self;
     fn relu(self) -> Self;
+    fn shr(self, k: u32) -> Self;
+    fn and(self, m: i64) -> Self;
+    fn mul(self, o: Self) -> Self;
+    fn max(self, o: Self) -> Self;
 }
 
 macro_rules! word {
@@ -222,7 +390,23 @@ macro_rules! word {
             }
             #[inline(always)]
             fn relu(self) -> Self {
-                self.max(0)
+                Ord::max(self, 0)
+            }
+            #[inline(always)]
+            fn shr(self, k: u32) -> Self {
+                self >> k
+            }
+            #[inline(always)]
+            fn and(self, m: i64) -> Self {
+                self & (m as $t)
+            }
+            #[inline(always)]
+            fn mul(self, o: Self) -> Self {
+                self * o
+            }
+            #[inline(always)]
+            fn max(self, o: Self) -> Self {
+                Ord::max(self, o)
             }
         }
     };
@@ -284,6 +468,35 @@ impl Program {
                     dst,
                     a: slot[a.index()],
                 },
+                Op::Table { a, t } => {
+                    let r = dfg.table(*t);
+                    let d = r.addr_frac - frac(*a);
+                    Instr::Table {
+                        dst,
+                        a: slot[a.index()],
+                        up: d.max(0) as u32,
+                        down: (-d).max(0) as u32,
+                        mask: (1i64 << r.bits) - 1,
+                        rom: t.0,
+                    }
+                }
+                Op::Max { a, b } => {
+                    let t = |v: crate::ir::dfg::ValueId| crate::ir::dfg::Term {
+                        src: v,
+                        shift: 0,
+                        neg: false,
+                    };
+                    Instr::Max {
+                        dst,
+                        a: operand(&slot, &t(*a), rf),
+                        b: operand(&slot, &t(*b), rf),
+                    }
+                }
+                Op::Mul { a, b } => Instr::Mul {
+                    dst,
+                    a: slot[a.index()],
+                    b: slot[b.index()],
+                },
                 Op::Quant { a, q } => {
                     quantizers.push(*q);
                     Instr::Quant {
@@ -306,6 +519,7 @@ impl Program {
         Program {
             code,
             quantizers,
+            roms: dfg.tables.iter().map(|r| r.entries.clone()).collect(),
             slots: slots as usize,
             output_fracs: outs.iter().map(|o| dfg.node(*o).iv.frac).collect(),
             outputs: outs.iter().map(|o| slot[o.index()]).collect(),
@@ -335,6 +549,19 @@ impl Program {
                 Instr::Add3 { dst, a, b, c } => (dst, get(a).add(get(b)).add(get(c))),
                 Instr::Scale { dst, a, k, neg } => (dst, sgn(neg, s[a as usize].shl(k))),
                 Instr::Relu { dst, a } => (dst, s[a as usize].relu()),
+                Instr::Table {
+                    dst,
+                    a,
+                    up,
+                    down,
+                    mask,
+                    rom,
+                } => {
+                    let addr = s[a as usize].shl(up).shr(down).and(mask).to_i128();
+                    (dst, W::from_i128(self.roms[rom as usize][addr as usize]))
+                }
+                Instr::Max { dst, a, b } => (dst, get(a).max(get(b))),
+                Instr::Mul { dst, a, b } => (dst, s[a as usize].mul(s[b as usize])),
                 Instr::Quant {
                     dst,
                     a,
@@ -401,7 +628,21 @@ pub fn eval_op(
         Op::Add { a, b } => term(a) + term(b),
         Op::Add3 { a, b, c } => term(a) + term(b) + term(c),
         Op::Scale { a } => term(a),
-        Op::Relu { a } => value(*a).max(0),
+        Op::Relu { a } => Ord::max(value(*a), 0),
+        Op::Table { a, t } => {
+            let r = dfg.table(*t);
+            align(r.entries[r.address(value(*a), dfg.node(*a).iv.frac)], r.frac, frac)
+        }
+        Op::Max { a, b } => {
+            let x = align(value(*a), dfg.node(*a).iv.frac, frac);
+            let y = align(value(*b), dfg.node(*b).iv.frac, frac);
+            Ord::max(x, y)
+        }
+        Op::Mul { a, b } => align(
+            value(*a) * value(*b),
+            dfg.node(*a).iv.frac + dfg.node(*b).iv.frac,
+            frac,
+        ),
         Op::Quant { a, q } => q.apply(value(*a), dfg.node(*a).iv.frac),
         Op::Reg { a } | Op::Output { a, .. } => value(*a),
     }

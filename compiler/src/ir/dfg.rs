@@ -35,6 +35,33 @@ impl fmt::Display for ValueId {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LayerTag(pub u32);
 
+/// A typed id for a ROM in [`Dfg::tables`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TableId(pub u32);
+
+/// A read-only memory: the contents of a [`Op::Table`] lookup. The address is a bit slice of the
+/// operand's real value `x`: `addr = floor(x · 2^addr_frac) mod 2^bits` (the two's-complement bits of `x`
+/// from weight `2^-addr_frac` upwards, `bits` of them); the result is `entries[addr] · 2^-frac`. Any
+/// unary function of a narrow value is such a table (activations, a quantiser folded into a lookup,
+/// HGQ2's learned tables). Entries at addresses the operand can never produce are filled by whoever
+/// builds the ROM with a reachable entry, so the entries' range is the exact range of the result.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Rom {
+    pub addr_frac: i32,
+    pub bits: u32,
+    pub entries: Vec<i128>,
+    pub frac: i32,
+}
+
+impl Rom {
+    /// The address the real value `m · 2^-mfrac` reads (floor, then keep `bits` low bits).
+    pub fn address(&self, m: i128, mfrac: i32) -> usize {
+        let d = self.addr_frac - mfrac;
+        let a = if d >= 0 { m << d } else { m >> (-d) };
+        (a & ((1i128 << self.bits) - 1)) as usize
+    }
+}
+
 /// One operand of an addition: `±(src · 2^shift)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Term {
@@ -43,10 +70,10 @@ pub struct Term {
     pub neg: bool,
 }
 
-/// The scalar operations. Adding a kind means adding its interval rule here ([`op_interval`]), its
+/// The scalar operations (`Eq`/`Hash` so equal operations can be merged: see the `cse` pass). Adding a kind means adding its interval rule here ([`op_interval`]), its
 /// golden rules (`golden::eval_op` and `golden::Program`), its delay and cost (`schedule::op_delay`,
 /// `report`), its emitter rule (`emit::Emitter::node`) and a co-simulation test, together.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     /// Element `port` of the design input (`in_data`), of the input's declared type.
     Input { port: u32 },
@@ -64,6 +91,12 @@ pub enum Op {
     Relu { a: ValueId },
     /// Round and overflow `a` to a quantiser's type.
     Quant { a: ValueId, q: Quantizer },
+    /// A ROM lookup addressed by a bit slice of `a` ([`Rom`]).
+    Table { a: ValueId, t: TableId },
+    /// `max(a, b)` (a comparator and a multiplexer): max pooling, the stable softmax's maximum.
+    Max { a: ValueId, b: ValueId },
+    /// `a · b`, exact: a product of two variables (attention's QKᵀ and softmax·V).
+    Mul { a: ValueId, b: ValueId },
     /// A pipeline register (only after `insert-registers`): the value of `a` one clock earlier.
     Reg { a: ValueId },
     /// Element `port` of the design output (`out_data`).
@@ -78,7 +111,12 @@ impl Op {
             Op::Add { a, b } => vec![a.src, b.src],
             Op::Add3 { a, b, c } => vec![a.src, b.src, c.src],
             Op::Scale { a } => vec![a.src],
-            Op::Relu { a } | Op::Quant { a, .. } | Op::Reg { a } | Op::Output { a, .. } => vec![*a],
+            Op::Relu { a }
+            | Op::Quant { a, .. }
+            | Op::Table { a, .. }
+            | Op::Reg { a }
+            | Op::Output { a, .. } => vec![*a],
+            Op::Max { a, b } | Op::Mul { a, b } => vec![*a, *b],
         }
     }
 
@@ -92,6 +130,9 @@ impl Op {
             Op::Scale { .. } => "scale",
             Op::Relu { .. } => "relu",
             Op::Quant { .. } => "quant",
+            Op::Table { .. } => "table",
+            Op::Max { .. } => "max",
+            Op::Mul { .. } => "mul",
             Op::Reg { .. } => "reg",
             Op::Output { .. } => "output",
         }
@@ -123,6 +164,17 @@ impl Op {
             Op::Scale { a } => Op::Scale { a: t(a) },
             Op::Relu { a } => Op::Relu { a: f(*a) },
             Op::Quant { a, q } => Op::Quant { a: f(*a), q: *q },
+            Op::Table { a, t } => Op::Table { a: f(*a), t: *t },
+            Op::Max { a, b } => {
+                let a = f(*a);
+                let b = f(*b);
+                Op::Max { a, b }
+            }
+            Op::Mul { a, b } => {
+                let a = f(*a);
+                let b = f(*b);
+                Op::Mul { a, b }
+            }
             Op::Reg { a } => Op::Reg { a: f(*a) },
             Op::Output { a, port } => Op::Output {
                 a: f(*a),
@@ -200,6 +252,7 @@ pub fn op_interval(
     op: &Op,
     operand: impl Fn(ValueId) -> Interval,
     inputs: &[crate::fixed::FixedType],
+    tables: &[Rom],
 ) -> Result<Interval, TooWide> {
     match op {
         Op::Input { port } => Ok(inputs[*port as usize].interval()),
@@ -236,6 +289,54 @@ pub fn op_interval(
                 });
             }
             check(q.range(src))
+        }
+        Op::Table { t, .. } => {
+            let rom = &tables[t.0 as usize];
+            let lo = rom.entries.iter().copied().min().unwrap_or(0);
+            let hi = rom.entries.iter().copied().max().unwrap_or(0);
+            check(Interval {
+                lo,
+                hi,
+                frac: rom.frac,
+            })
+        }
+        Op::Max { a, b } => {
+            let (x, y) = (operand(*a), operand(*b));
+            let frac = x.frac.max(y.frac);
+            let too = || TooWide {
+                bits: x.fixed_type().width.max(y.fixed_type().width) + (x.frac - y.frac).unsigned_abs(),
+            };
+            let x = x.checked_at_frac(frac).ok_or_else(too)?;
+            let y = y.checked_at_frac(frac).ok_or_else(too)?;
+            check(Interval {
+                lo: x.lo.max(y.lo),
+                hi: x.hi.max(y.hi),
+                frac,
+            })
+        }
+        Op::Mul { a, b } => {
+            let (x, y) = (operand(*a), operand(*b));
+            let too = || TooWide {
+                bits: x.fixed_type().width + y.fixed_type().width,
+            };
+            let corners = [
+                x.lo.checked_mul(y.lo),
+                x.lo.checked_mul(y.hi),
+                x.hi.checked_mul(y.lo),
+                x.hi.checked_mul(y.hi),
+            ];
+            let mut lo = i128::MAX;
+            let mut hi = i128::MIN;
+            for c in corners {
+                let c = c.ok_or_else(too)?;
+                lo = lo.min(c);
+                hi = hi.max(c);
+            }
+            check(Interval {
+                lo,
+                hi,
+                frac: x.frac + y.frac,
+            })
         }
         Op::Reg { a } | Op::Output { a, .. } => Ok(operand(*a)),
     }
@@ -277,13 +378,15 @@ pub struct Dfg {
     pub top: Option<String>,
     /// The model's own name (any string; legalised into `top`).
     pub model_name: String,
+    /// The ROMs [`Op::Table`] nodes read, deduplicated by content ([`Dfg::intern_table`]).
+    pub tables: Vec<Rom>,
 }
 
 impl Dfg {
     /// Add a node; its interval is computed from its operands by [`op_interval`], the only interval
     /// rule. Operands must already exist, so id order is a topological order.
     pub fn add(&mut self, op: Op, layer: LayerTag) -> Result<ValueId, TooWide> {
-        let iv = op_interval(&op, |v| self.graph[v.0].iv, &self.inputs)?;
+        let iv = op_interval(&op, |v| self.graph[v.0].iv, &self.inputs, &self.tables)?;
         let operands = op.operands();
         let id = ValueId(self.graph.add_node(Node {
             op,
@@ -296,6 +399,20 @@ impl Dfg {
             self.graph.add_edge(src.0, id.0, port as u8);
         }
         Ok(id)
+    }
+
+    /// The id of a ROM with these contents, adding it if no equal ROM exists yet (equal tables become one
+    /// ROM, so they are emitted, costed and deduplicated by the synthesis tool once).
+    pub fn intern_table(&mut self, rom: Rom) -> TableId {
+        if let Some(k) = self.tables.iter().position(|r| *r == rom) {
+            return TableId(k as u32);
+        }
+        self.tables.push(rom);
+        TableId(self.tables.len() as u32 - 1)
+    }
+
+    pub fn table(&self, t: TableId) -> &Rom {
+        &self.tables[t.0 as usize]
     }
 
     pub fn node(&self, v: ValueId) -> &Node {
@@ -364,6 +481,7 @@ impl Dfg {
             latency: self.latency,
             top: self.top.clone(),
             model_name: self.model_name.clone(),
+            tables: self.tables.clone(),
         }
     }
 
@@ -405,7 +523,17 @@ impl Dfg {
                 ))
                 .max(1),
             Op::Scale { a } if a.neg => w.saturating_sub(zeros(a)).max(1),
-            _ => 0,
+            // A comparator's carry chain spans the aligned operands.
+            Op::Max { .. } => w,
+            Op::Scale { .. }
+            | Op::Input { .. }
+            | Op::Const { .. }
+            | Op::Relu { .. }
+            | Op::Quant { .. }
+            | Op::Table { .. }
+            | Op::Mul { .. }
+            | Op::Reg { .. }
+            | Op::Output { .. } => 0,
         }
     }
 
@@ -438,7 +566,15 @@ impl Dfg {
                 (a1.min(b1) - a0.max(b0)).max(0) as u32
             }
             Op::Add3 { .. } | Op::Scale { .. } => self.carry_bits(v),
-            _ => 0,
+            Op::Input { .. }
+            | Op::Const { .. }
+            | Op::Relu { .. }
+            | Op::Quant { .. }
+            | Op::Table { .. }
+            | Op::Max { .. }
+            | Op::Mul { .. }
+            | Op::Reg { .. }
+            | Op::Output { .. } => 0,
         }
     }
 
@@ -476,6 +612,12 @@ impl fmt::Display for Dfg {
                 Op::Scale { a } => format!("scale {}", term(a)),
                 Op::Relu { a } => format!("relu {a}"),
                 Op::Quant { a, q } => format!("quant {a} {q}"),
+                Op::Table { a, t } => {
+                    let r = self.table(*t);
+                    format!("table {a} rom{} [{} bits @2^-{}]", t.0, r.bits, r.addr_frac)
+                }
+                Op::Max { a, b } => format!("max {a} {b}"),
+                Op::Mul { a, b } => format!("mul {a} {b}"),
                 Op::Reg { a } => format!("reg {a}"),
                 Op::Output { a, port } => format!("output {port} {a}"),
             };

@@ -4,7 +4,7 @@
 
 use crate::fixed::MAX_WIDTH;
 use crate::ir::dfg::{op_interval, Dfg, Op};
-use crate::ir::layer::{LayerGraph, LayerOp};
+use crate::ir::layer::{layer_shape, LayerGraph, LayerOp, LookupTable};
 use crate::passes::PassContext;
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
@@ -49,46 +49,59 @@ pub fn verify_layers(g: &LayerGraph) -> Result<(), String> {
         if g.graph.edges_directed(id.0, Direction::Incoming).count() != l.inputs.len() {
             return Err(format!("layer {:?} has stray input edges", l.name));
         }
-        let in_len = l.inputs.first().map(|i| g.layer(*i).len);
-        let ok = match &l.op {
-            LayerOp::Input { q } => {
-                inputs += 1;
-                l.inputs.is_empty() && q.len() == l.len as usize
+        match &l.op {
+            LayerOp::Input { .. } => inputs += 1,
+            LayerOp::Output => outputs += 1,
+            LayerOp::Dense { .. }
+            | LayerOp::BatchNorm { .. }
+            | LayerOp::Relu
+            | LayerOp::Quantize { .. }
+            | LayerOp::Add
+            | LayerOp::Reduce { .. }
+            | LayerOp::Reshape
+            | LayerOp::Transpose { .. }
+            | LayerOp::Concat { .. }
+            | LayerOp::Table { .. }
+            | LayerOp::LookupDense { .. } => {}
+        }
+        // The one shape rule (`layer_shape`) must give the shape the layer carries.
+        let ins: Vec<&[u32]> = l.inputs.iter().map(|i| g.layer(*i).shape.as_slice()).collect();
+        let declared = matches!(l.op, LayerOp::Input { .. } | LayerOp::Reshape).then_some(l.shape.as_slice());
+        match layer_shape(&l.op, &ins, declared) {
+            Ok(s) if s == l.shape => {}
+            Ok(s) => {
+                return Err(format!(
+                    "layer {:?} ({}) has shape {:?}, its rule gives {s:?}",
+                    l.name,
+                    l.op.kind(),
+                    l.shape
+                ))
             }
-            LayerOp::Dense {
-                n_in,
-                n_out,
-                weights,
-                bias,
-            } => {
-                in_len == Some(*n_in)
-                    && *n_out == l.len
-                    && bias.len() == *n_out as usize
-                    && weights.iter().all(|w| w.i < *n_in && w.j < *n_out)
+            Err(m) => return Err(format!("layer {:?} ({}): {m}", l.name, l.op.kind())),
+        }
+        if let LayerOp::Table { table } = &l.op {
+            check_table(&l.name, table)?;
+        }
+        if let LayerOp::LookupDense { tables, .. } = &l.op {
+            for t in tables {
+                check_table(&l.name, &t.table)?;
             }
-            LayerOp::BatchNorm { scale, shift } => {
-                in_len == Some(l.len)
-                    && scale.len() == l.len as usize
-                    && shift.len() == l.len as usize
-            }
-            LayerOp::Relu => in_len == Some(l.len),
-            LayerOp::Quantize { q } => in_len == Some(l.len) && q.len() == l.len as usize,
-            LayerOp::Output => {
-                outputs += 1;
-                in_len == Some(l.len)
-            }
-        };
-        if !ok {
-            return Err(format!(
-                "layer {:?} ({}) has inconsistent lengths",
-                l.name,
-                l.op.kind()
-            ));
         }
         seen.insert(id);
     }
     if inputs != 1 || outputs == 0 {
         return Err(format!("{inputs} Input and {outputs} Output layers"));
+    }
+    Ok(())
+}
+
+fn check_table(name: &str, t: &LookupTable) -> Result<(), String> {
+    if t.entries.len() as u128 != 1u128 << t.domain.ty.width {
+        return Err(format!(
+            "layer {name:?}: a table over {} has {} entries",
+            t.domain.ty,
+            t.entries.len()
+        ));
     }
     Ok(())
 }
@@ -121,7 +134,7 @@ pub fn verify_dfg(g: &Dfg, cx: &PassContext) -> Result<(), String> {
             return Err(format!("{v} has stray input edges"));
         }
         let want =
-            op_interval(&n.op, |o| g.node(o).iv, &g.inputs).map_err(|e| format!("{v}: {e:?}"))?;
+            op_interval(&n.op, |o| g.node(o).iv, &g.inputs, &g.tables).map_err(|e| format!("{v}: {e:?}"))?;
         if want != n.iv {
             return Err(format!(
                 "{v} ({}) carries interval {:?}, its rule gives {:?}",
@@ -143,12 +156,27 @@ pub fn verify_dfg(g: &Dfg, cx: &PassContext) -> Result<(), String> {
                      for two's complements; negate the sum instead)"
                 ));
             }
+            Op::Table { t, .. } => {
+                let Some(rom) = g.tables.get(t.0 as usize) else {
+                    return Err(format!("{v} reads rom{}, which does not exist", t.0));
+                };
+                if rom.bits == 0 || rom.bits > 24 || rom.entries.len() != 1usize << rom.bits {
+                    return Err(format!(
+                        "{v}: rom{} has {} entries for {} address bits",
+                        t.0,
+                        rom.entries.len(),
+                        rom.bits
+                    ));
+                }
+            }
             Op::Const { .. }
             | Op::Add { .. }
             | Op::Add3 { .. }
             | Op::Scale { .. }
             | Op::Relu { .. }
-            | Op::Quant { .. } => {}
+            | Op::Quant { .. }
+            | Op::Max { .. }
+            | Op::Mul { .. } => {}
         }
         if n.stage.is_some() {
             scheduled += 1;

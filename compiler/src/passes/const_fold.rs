@@ -90,7 +90,7 @@ pub fn add_simplified(g: &mut Dfg, op: Op, layer: LayerTag) -> Result<ValueId> {
     let foldable = !operands.is_empty()
         && operands.iter().all(|v| is_const(g, *v))
         && !matches!(op, Op::Output { .. } | Op::Reg { .. });
-    let iv = op_interval(&op, |v| g.node(v).iv, &g.inputs).map_err(|e| too_wide(g, layer, e))?;
+    let iv = op_interval(&op, |v| g.node(v).iv, &g.inputs, &g.tables).map_err(|e| too_wide(g, layer, e))?;
     if foldable {
         let value = eval_op(g, &op, iv.frac, |v| match g.node(v).op {
             Op::Const { value, frac } => crate::fixed::align(value, frac, g.node(v).iv.frac),
@@ -193,6 +193,32 @@ pub fn add_simplified(g: &mut Dfg, op: Op, layer: LayerTag) -> Result<ValueId> {
                 return Ok(a.src);
             }
             if const_zero(g, a.src) {
+                Some(Op::Const { value: 0, frac: 0 })
+            } else {
+                None
+            }
+        }
+        // A lookup whose reachable entries are all equal is that constant.
+        Op::Table { .. } if iv.lo == iv.hi => Some(Op::Const {
+            value: iv.lo,
+            frac: iv.frac,
+        }),
+        Op::Table { .. } => None,
+        Op::Max { a, b } => {
+            let (x, y) = (g.node(*a).iv, g.node(*b).iv);
+            let f = x.frac.max(y.frac);
+            let (xl, xh) = (crate::fixed::align(x.lo, x.frac, f), crate::fixed::align(x.hi, x.frac, f));
+            let (yl, yh) = (crate::fixed::align(y.lo, y.frac, f), crate::fixed::align(y.hi, y.frac, f));
+            if xl >= yh && x.frac == f {
+                return Ok(*a);
+            }
+            if yl >= xh && y.frac == f {
+                return Ok(*b);
+            }
+            None
+        }
+        Op::Mul { a, b } => {
+            if const_zero(g, *a) || const_zero(g, *b) {
                 Some(Op::Const { value: 0, frac: 0 })
             } else {
                 None

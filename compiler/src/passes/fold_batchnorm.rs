@@ -25,9 +25,21 @@ impl LayerPass for FoldBatchNorm {
             if g.users(src).len() != 1 {
                 continue;
             }
-            let LayerOp::Dense { weights, bias, .. } = &g.layer(src).op else {
+            let LayerOp::Dense {
+                weights,
+                bias,
+                n_out,
+                ..
+            } = &g.layer(src).op
+            else {
                 continue;
             };
+            // A Dense shared over leading axes has one bias per output column: the BatchNorm folds
+            // only if its constants repeat with the same period.
+            let n = *n_out as usize;
+            if (0..scale.len()).any(|k| scale[k] != scale[k % n] || shift[k] != shift[k % n]) {
+                continue;
+            }
             // Fold only when every folded constant stays inside the exact arithmetic; otherwise the
             // BatchNorm stays and is lowered on its own (still exact).
             let new_w: Option<Vec<_>> = weights

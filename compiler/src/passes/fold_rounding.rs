@@ -57,9 +57,15 @@ impl LayerPass for FoldRounding {
                 continue;
             };
             let quants = quants.clone();
-            let LayerOp::Dense { bias, .. } = &g.layer(dense).op else {
+            let LayerOp::Dense { bias, n_out, .. } = &g.layer(dense).op else {
                 continue;
             };
+            // A Dense shared over leading axes has one bias per output column: fold only if the
+            // quantisers repeat with the same period.
+            let n = *n_out as usize;
+            if (0..quants.len()).any(|k| quants[k] != quants[k % n]) {
+                continue;
+            }
             // Every new bias must stay inside the exact arithmetic; otherwise leave the layer alone.
             let new_bias: Option<Vec<Const>> = bias
                 .iter()

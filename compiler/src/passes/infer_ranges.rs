@@ -21,7 +21,7 @@ impl DfgPass for InferRanges {
     fn run(&self, g: &mut Dfg, _cx: &PassContext) -> Result<()> {
         for v in g.topo() {
             let n = g.node(v);
-            let iv = op_interval(&n.op, |o| g.node(o).iv, &g.inputs)
+            let iv = op_interval(&n.op, |o| g.node(o).iv, &g.inputs, &g.tables)
                 .map_err(|e| too_wide(g, n.layer, e))?;
             g.node_mut(v).iv = iv;
         }

@@ -12,7 +12,9 @@ use super::const_fold::{add_simplified, too_wide};
 use super::PassContext;
 use crate::diag::Result;
 use crate::ir::dfg::{Dfg, LayerInfo, LayerTag, Op, Term, ValueId};
-use crate::ir::layer::{Const, LayerGraph, LayerOp};
+use crate::ir::layer::{
+    concat_map, reduce_groups, transpose_map, Const, LayerGraph, LayerOp, LookupTable, ReduceKind,
+};
 
 /// Canonical signed digits of `m`: `(position, negative)` pairs with `m = Σ ±2^position`.
 pub fn csd(m: i128) -> Vec<(u32, bool)> {
@@ -60,11 +62,13 @@ pub fn lower_with(
             kind: layer.op.kind().to_string(),
             path: layer.path.clone(),
         });
-        let x: Vec<ValueId> = layer
+        let xs: Vec<&Vec<ValueId>> = layer
             .inputs
-            .first()
-            .map(|i| vals[i.0.index()].clone().expect("topological order"))
-            .unwrap_or_default();
+            .iter()
+            .map(|i| vals[i.0.index()].as_ref().expect("topological order"))
+            .collect();
+        let shapes: Vec<&[u32]> = layer.inputs.iter().map(|i| g.layer(*i).shape.as_slice()).collect();
+        let x: Vec<ValueId> = xs.first().map(|v| v.to_vec()).unwrap_or_default();
         let y: Vec<ValueId> = match &layer.op {
             LayerOp::Input { q } => {
                 let mut ys = Vec::with_capacity(q.len());
@@ -82,39 +86,46 @@ pub fn lower_with(
                 weights,
                 bias,
                 n_out,
-                ..
+                n_in,
             } => {
-                let mut terms: Vec<Vec<Term>> = vec![Vec::new(); *n_out as usize];
-                let mut consts: Vec<Const> = bias.clone();
-                for w in weights {
-                    add_product(
-                        &dfg,
-                        x[w.i as usize],
-                        &w.w,
-                        &mut terms[w.j as usize],
-                        &mut consts[w.j as usize],
-                    );
+                // One constant matrix-vector product per leading index, all with the same weights: the
+                // sharing search runs once (the recipe cache sees the same local terms every row).
+                let mut ys = Vec::with_capacity(layer.len() as usize);
+                for row in x.chunks(*n_in as usize) {
+                    let mut terms: Vec<Vec<Term>> = vec![Vec::new(); *n_out as usize];
+                    let mut consts: Vec<Const> = bias.clone();
+                    for w in weights {
+                        add_product(
+                            &dfg,
+                            row[w.i as usize],
+                            &w.w,
+                            &mut terms[w.j as usize],
+                            &mut consts[w.j as usize],
+                        );
+                    }
+                    let consts = const_nodes(&mut dfg, consts, tag)?;
+                    ys.extend(super::cmvm::build(&mut dfg, terms, consts, tag, cx.cse, cache)?);
                 }
-                let consts = consts
-                    .into_iter()
-                    .map(|c| {
-                        let c = c.normalized();
-                        if c.is_zero() {
-                            Ok(None)
-                        } else {
-                            add_simplified(
-                                &mut dfg,
-                                Op::Const {
-                                    value: c.m,
-                                    frac: c.frac,
-                                },
-                                tag,
-                            )
-                            .map(Some)
-                        }
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                super::cmvm::build(&mut dfg, terms, consts, tag, cx.cse, cache)?
+                ys
+            }
+            LayerOp::LookupDense {
+                tables,
+                bias,
+                n_out,
+                n_in,
+            } => {
+                let mut ys = Vec::with_capacity(layer.len() as usize);
+                for row in x.chunks(*n_in as usize) {
+                    let mut terms: Vec<Vec<Term>> = vec![Vec::new(); *n_out as usize];
+                    let mut consts: Vec<Const> = bias.clone();
+                    for t in tables {
+                        let v = lookup(&mut dfg, row[t.i as usize], &t.table, tag)?;
+                        push_value(&dfg, v, &mut terms[t.j as usize], &mut consts[t.j as usize]);
+                    }
+                    let consts = const_nodes(&mut dfg, consts, tag)?;
+                    ys.extend(super::cmvm::build(&mut dfg, terms, consts, tag, cx.cse, cache)?);
+                }
+                ys
             }
             LayerOp::BatchNorm { scale, shift } => {
                 let mut ys = Vec::with_capacity(x.len());
@@ -135,6 +146,40 @@ pub fn lower_with(
                 .zip(q)
                 .map(|(&a, q)| quantize(&mut dfg, a, q, tag))
                 .collect::<Result<Vec<_>>>()?,
+            LayerOp::Table { table } => x
+                .iter()
+                .map(|&a| lookup(&mut dfg, a, table, tag))
+                .collect::<Result<Vec<_>>>()?,
+            LayerOp::Add => {
+                let groups: Vec<Vec<ValueId>> =
+                    (0..x.len()).map(|k| xs.iter().map(|v| v[k]).collect()).collect();
+                sums(&mut dfg, &groups, 0, tag, cx, cache)?
+            }
+            LayerOp::Reduce { axis, kind } => {
+                let groups: Vec<Vec<ValueId>> = reduce_groups(shapes[0], *axis)
+                    .into_iter()
+                    .map(|grp| grp.into_iter().map(|k| x[k]).collect())
+                    .collect();
+                match kind {
+                    ReduceKind::Sum => sums(&mut dfg, &groups, 0, tag, cx, cache)?,
+                    ReduceKind::Mean { shift } => {
+                        sums(&mut dfg, &groups, -(*shift as i32), tag, cx, cache)?
+                    }
+                    ReduceKind::Max => groups
+                        .iter()
+                        .map(|grp| max_tree(&mut dfg, grp, tag))
+                        .collect::<Result<Vec<_>>>()?,
+                }
+            }
+            LayerOp::Reshape => x,
+            LayerOp::Transpose { perm } => transpose_map(shapes[0], perm)
+                .into_iter()
+                .map(|k| x[k])
+                .collect(),
+            LayerOp::Concat { axis } => concat_map(&shapes, *axis)
+                .into_iter()
+                .map(|(n, k)| xs[n][k])
+                .collect(),
             LayerOp::Output => {
                 let mut ys = Vec::with_capacity(x.len());
                 for &a in &x {
@@ -170,6 +215,151 @@ fn quantize(
     let round = crate::fixed::Quantizer::new(wide, q.rounding, crate::fixed::Overflow::Wrap);
     let r = add_simplified(dfg, Op::Quant { a, q: round }, tag)?;
     add_simplified(dfg, Op::Quant { a: r, q: *q }, tag)
+}
+
+/// The non-zero constants as Const nodes (one per output; `None` for zero).
+fn const_nodes(dfg: &mut Dfg, consts: Vec<Const>, tag: LayerTag) -> Result<Vec<Option<ValueId>>> {
+    consts
+        .into_iter()
+        .map(|c| {
+            let c = c.normalized();
+            if c.is_zero() {
+                Ok(None)
+            } else {
+                add_simplified(
+                    dfg,
+                    Op::Const {
+                        value: c.m,
+                        frac: c.frac,
+                    },
+                    tag,
+                )
+                .map(Some)
+            }
+        })
+        .collect()
+}
+
+/// Append `v` as a term of a sum (or fold it into `acc` when it is a constant).
+fn push_value(dfg: &Dfg, v: ValueId, terms: &mut Vec<Term>, acc: &mut Const) {
+    if let Op::Const { value, frac } = dfg.node(v).op {
+        *acc = acc.add(&Const { m: value, frac }).normalized();
+        return;
+    }
+    terms.push(Term {
+        src: v,
+        shift: 0,
+        neg: false,
+    });
+}
+
+/// Sums of groups of values, each times `2^shift` (a mean's exact division), through the adder-graph
+/// builder (Huffman trees with ternary adders; groups are independent, so nothing is shared).
+fn sums(
+    dfg: &mut Dfg,
+    groups: &[Vec<ValueId>],
+    shift: i32,
+    tag: LayerTag,
+    cx: &PassContext,
+    cache: &mut super::cmvm::RecipeCache,
+) -> Result<Vec<ValueId>> {
+    let mut terms = Vec::with_capacity(groups.len());
+    let mut consts = Vec::with_capacity(groups.len());
+    for grp in groups {
+        let mut t = Vec::new();
+        let mut c = Const::ZERO;
+        for &v in grp {
+            if let Op::Const { value, frac } = dfg.node(v).op {
+                c = c.add(&Const { m: value, frac: frac + -shift }).normalized();
+            } else {
+                t.push(Term {
+                    src: v,
+                    shift,
+                    neg: false,
+                });
+            }
+        }
+        terms.push(t);
+        consts.push(c);
+    }
+    let consts = const_nodes(dfg, consts, tag)?;
+    let mut opts = cx.cse;
+    // Independent sums have nothing to share: skip the search.
+    opts.enabled = false;
+    super::cmvm::build(dfg, terms, consts, tag, opts, cache)
+}
+
+/// The maximum of a group through a balanced tree of comparators.
+fn max_tree(dfg: &mut Dfg, grp: &[ValueId], tag: LayerTag) -> Result<ValueId> {
+    let mut level = grp.to_vec();
+    while level.len() > 1 {
+        let mut next = Vec::with_capacity(level.len().div_ceil(2));
+        for pair in level.chunks(2) {
+            match pair {
+                [a, b] => next.push(add_simplified(dfg, Op::Max { a: *a, b: *b }, tag)?),
+                [a] => next.push(*a),
+                _ => unreachable!("chunks(2) yields one or two"),
+            }
+        }
+        level = next;
+    }
+    Ok(level[0])
+}
+
+/// A table lookup on `a`: the domain quantiser (as its own node, so equal quantisations of one value
+/// are shared and `absorb-into-table` can fold it into the ROM), then a ROM addressed by the
+/// quantised value's bits. Entries at addresses the quantised value never takes repeat a reachable
+/// entry, so the ROM's range is the lookup's exact range.
+fn lookup(dfg: &mut Dfg, a: ValueId, t: &LookupTable, tag: LayerTag) -> Result<ValueId> {
+    let qv = quantize(dfg, a, &t.domain, tag)?;
+    let ty = t.domain.ty;
+    let iv = dfg.node(qv).iv;
+    let frac = t.entries.iter().map(|c| c.frac).max().unwrap_or(0);
+    let value = |m: i128| -> i128 {
+        let c = t.entries[(m - ty.min_mant()) as usize];
+        crate::fixed::align(c.m, c.frac, frac)
+    };
+    let bits = ty.width;
+    // The quantised value's range in domain mantissas (a superset when its grid is finer).
+    let d = ty.frac - iv.frac;
+    let (lo, hi) = if d >= 0 {
+        (iv.lo << d, iv.hi << d)
+    } else {
+        (iv.lo >> -d, iv.hi >> -d)
+    };
+    let reach = |m: i128| lo <= m && m <= hi;
+    let fill = value(lo.clamp(ty.min_mant(), ty.max_mant()));
+    let mut entries = vec![fill; 1usize << bits];
+    for m in ty.min_mant()..=ty.max_mant() {
+        if reach(m) {
+            entries[(m & ((1i128 << bits) - 1)) as usize] = value(m);
+        }
+    }
+    let rom = normalized_rom(crate::ir::dfg::Rom {
+        addr_frac: ty.frac,
+        bits,
+        entries,
+        frac,
+    });
+    let tid = dfg.intern_table(rom);
+    add_simplified(dfg, Op::Table { a: qv, t: tid }, tag)
+}
+
+/// The same ROM with common trailing zero bits of the entries moved into its binary point.
+pub fn normalized_rom(mut r: crate::ir::dfg::Rom) -> crate::ir::dfg::Rom {
+    let or = r.entries.iter().fold(0i128, |a, &e| a | e);
+    if or == 0 {
+        r.frac = 0;
+        return r;
+    }
+    let tz = or.trailing_zeros();
+    if tz > 0 {
+        for e in r.entries.iter_mut() {
+            *e >>= tz;
+        }
+        r.frac -= tz as i32;
+    }
+    r
 }
 
 /// Append the terms of `x · w` (or fold it into `acc` when `x` is a constant).

@@ -3,7 +3,9 @@
 //! invariant. Pass order lives in [`layer_pipeline`] and [`dfg_pipeline`], nowhere else.
 
 pub mod cmvm;
+pub mod absorb_into_table;
 pub mod const_fold;
+pub mod cse;
 pub mod dead_code;
 pub mod fold_batchnorm;
 pub mod fold_rounding;
@@ -67,6 +69,8 @@ pub fn dfg_pipeline() -> Vec<Box<dyn DfgPass>> {
 pub fn dfg_schedule_pipeline() -> Vec<Box<dyn DfgPass>> {
     vec![
         Box::new(const_fold::ConstFold),
+        Box::new(cse::Cse),
+        Box::new(absorb_into_table::AbsorbIntoTable),
         Box::new(dead_code::DeadCode),
         Box::new(infer_ranges::InferRanges),
         Box::new(crate::schedule::Schedule),

@@ -32,6 +32,12 @@ pub fn op_delay(g: &Dfg, v: ValueId, dm: &DelayModel) -> f64 {
             }
         }
         Op::Relu { .. } => dm.logic(1),
+        Op::Table { t, .. } => dm.rom(g.table(*t).bits),
+        Op::Max { .. } => dm.max(n.iv.fixed_type().width),
+        Op::Mul { a, b } => dm.mul(
+            g.node(*a).iv.fixed_type().width,
+            g.node(*b).iv.fixed_type().width,
+        ),
         Op::Quant { a, q } => {
             let src = g.node(*a).iv;
             let mut d = 0.0;

@@ -23,7 +23,10 @@ fn movable(op: &Op) -> bool {
         | Op::Add3 { .. }
         | Op::Scale { .. }
         | Op::Relu { .. }
-        | Op::Quant { .. } => true,
+        | Op::Quant { .. }
+        | Op::Table { .. }
+        | Op::Max { .. }
+        | Op::Mul { .. } => true,
         Op::Input { .. } | Op::Const { .. } | Op::Reg { .. } | Op::Output { .. } => false,
     }
 }

@@ -1,0 +1,177 @@
+//! `absorb-into-table`: folds a unary operation that stands between a narrow value and a ROM into the
+//! ROM. A lookup `T(u(s))`, where `u` is a quantiser, a ReLU, a scale or another lookup, is one function
+//! of `s`; when `s` takes few values, the pass tabulates that function over `s` itself and addresses the
+//! new ROM with only the bits of `s` the function depends on (a wrap-around quantiser ignores the bits
+//! above its window, a rounding one the bits below its first dropped bit). The rounding adder, the
+//! saturation logic or the first ROM of `u` then disappear (dead code removes them unless something
+//! else reads them).
+//!
+//! It rewrites only where the new ROM is no larger than the old one or fits one LUT6 (at most 6 address
+//! bits): a ROM column costs one LUT6 up to 6 bits and doubles with each bit beyond, while a shared
+//! rounding adder serves every table that reads it. Values never change: the new ROM's entries are the
+//! composed function evaluated through the golden rule of each op (`golden::eval_op`), and the pass test
+//! compares golden models before and after.
+
+use super::{DfgPass, PassContext};
+use crate::diag::Result;
+use crate::golden::eval_op;
+use crate::ir::dfg::{Dfg, Op, Rom, ValueId};
+use std::collections::HashMap;
+
+pub struct AbsorbIntoTable;
+
+/// Largest operand range (number of mantissas) the pass tabulates.
+const MAX_DOMAIN: i128 = 1 << 16;
+
+impl DfgPass for AbsorbIntoTable {
+    fn name(&self) -> &'static str {
+        "absorb-into-table"
+    }
+    fn doc(&self) -> &'static str {
+        "fold a quantiser, ReLU, scale or lookup between a narrow value and a ROM into the ROM"
+    }
+    fn run(&self, g: &mut Dfg, _cx: &PassContext) -> Result<()> {
+        // Nodes are visited in id order and a rewritten table reads an earlier node, so a chain
+        // `T(q(relu(s)))` folds step by step within one sweep.
+        let ids: Vec<ValueId> = g.ids().collect();
+        let mut changed = false;
+        for v in ids {
+            while let Some((src, rom)) = absorbed(g, v) {
+                let t = g.intern_table(rom);
+                let n = g.node(v);
+                let old_src = n.op.operands()[0];
+                g.node_mut(v).op = Op::Table { a: src, t };
+                // Keep the graph edge in step with the operand.
+                if let Some(e) = g.graph.find_edge(old_src.0, v.0) {
+                    g.graph.remove_edge(e);
+                }
+                g.graph.add_edge(src.0, v.0, 0);
+                let iv = crate::ir::dfg::op_interval(
+                    &g.node(v).op,
+                    |o| g.node(o).iv,
+                    &g.inputs,
+                    &g.tables,
+                )
+                .map_err(|e| crate::diag::Diagnostic::bug("absorb-into-table", format!("{e:?}")))?;
+                g.node_mut(v).iv = iv;
+                changed = true;
+            }
+        }
+        if changed {
+            // `src` precedes the unary node, which precedes `v`, so id order stays topological.
+            // Drop the ROMs no node reads any more.
+            compact_tables(g);
+        }
+        Ok(())
+    }
+}
+
+/// The operand and ROM that replace table node `v`'s unary operand, if that is worth it.
+fn absorbed(g: &Dfg, v: ValueId) -> Option<(ValueId, Rom)> {
+    let Op::Table { a: u, t } = g.node(v).op else {
+        return None;
+    };
+    let old = g.table(t);
+    let un = g.node(u);
+    let s = match &un.op {
+        Op::Quant { a, .. } | Op::Relu { a } | Op::Table { a, .. } => *a,
+        Op::Scale { a } => a.src,
+        Op::Input { .. }
+        | Op::Const { .. }
+        | Op::Add { .. }
+        | Op::Add3 { .. }
+        | Op::Max { .. }
+        | Op::Mul { .. }
+        | Op::Reg { .. }
+        | Op::Output { .. } => return None,
+    };
+    let si = g.node(s).iv;
+    let count = si.hi.checked_sub(si.lo)?.checked_add(1)?;
+    if count > MAX_DOMAIN {
+        return None;
+    }
+    // The composed function on every value `s` can take.
+    let f = |m: i128| -> i128 {
+        let uv = eval_op(g, &un.op, un.iv.frac, |_| m);
+        old.entries[old.address(uv, un.iv.frac)]
+    };
+    let values: Vec<(i128, i128)> = (si.lo..=si.hi).map(|m| (m, f(m))).collect();
+    // Drop as many low bits as the function ignores, then keep as few high bits as it depends on.
+    let width = si.fixed_type().width;
+    let depends_only_on = |d: u32, n: u32| -> bool {
+        let mut seen: HashMap<i128, i128> = HashMap::new();
+        let mask = if n >= 127 { -1i128 } else { (1i128 << n) - 1 };
+        values.iter().all(|&(m, y)| {
+            let k = (m >> d) & mask;
+            *seen.entry(k).or_insert(y) == y
+        })
+    };
+    let d = (0..width).rev().find(|&d| depends_only_on(d, width + 1 - d.min(width)))?;
+    let n = (1..=width + 1 - d).find(|&n| depends_only_on(d, n))?;
+    if n > old.bits.max(6) || n > 24 {
+        return None;
+    }
+    let mask = (1i128 << n) - 1;
+    let fill = values[0].1;
+    let mut entries = vec![fill; 1usize << n];
+    for &(m, y) in &values {
+        entries[((m >> d) & mask) as usize] = y;
+    }
+    Some((
+        s,
+        Rom {
+            addr_frac: si.frac - d as i32,
+            bits: n,
+            entries,
+            frac: old.frac,
+        },
+    ))
+}
+
+/// Remove ROMs no node reads and renumber the rest in first-use order (deterministic output).
+fn compact_tables(g: &mut Dfg) {
+    let mut remap: HashMap<u32, u32> = HashMap::new();
+    let mut tables = Vec::new();
+    for v in g.ids().collect::<Vec<_>>() {
+        if let Op::Table { a, t } = g.node(v).op {
+            let k = *remap.entry(t.0).or_insert_with(|| {
+                tables.push(g.tables[t.0 as usize].clone());
+                tables.len() as u32 - 1
+            });
+            g.node_mut(v).op = Op::Table {
+                a,
+                t: crate::ir::dfg::TableId(k),
+            };
+        }
+    }
+    g.tables = tables;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::*;
+
+    #[test]
+    fn relu_and_a_rounding_saturating_domain_fold_into_the_rom() {
+        // x: fixed<8,3> (frac 5); ReLU, then RND/SAT to fixed<4,2> (frac 2): the lookup depends on x's
+        // bits from 2^-3 (the rounding bit) up, 6 bits with the sign, so both the ReLU and the rounding
+        // adder with its saturation fold into one 6-input ROM.
+        let g = parse(
+            r#"{"format":"fastml-model","version":2,"nodes":[
+          {"name":"x","op":"Input","shape":[2],"type":"fixed<8,3>"},
+          {"name":"r","op":"ReLU","inputs":["x"]},
+          {"name":"t","op":"Table","inputs":["r"],"domain":"fixed<4,2,RND,SAT>",
+           "table":{"shape":[16],"type":"fixed<6,3>","data":[0,1,2,3,4,5,6,7,-8,-7,-6,-5,-4,-3,-2,-1]}},
+          {"name":"y","op":"Output","inputs":["t"]}]}"#,
+        );
+        let mut d = crate::passes::lower_cmvm::lower(&g, &cx()).unwrap();
+        let before = d.count("quant") + d.count("relu");
+        assert!(before > 0);
+        AbsorbIntoTable.run(&mut d, &cx()).unwrap();
+        crate::passes::dead_code::DeadCode.run(&mut d, &cx()).unwrap();
+        crate::ir::verify::verify_dfg(&d, &cx()).unwrap();
+        assert_eq!(d.count("quant") + d.count("relu"), 0, "{d}");
+        assert_dfg_matches(&g, &d, 2000);
+    }
+}
