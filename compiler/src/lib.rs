@@ -131,8 +131,9 @@ pub fn compile(model: &LayerGraph, opts: &Options) -> Result<Design> {
                         adders[n.layer.0 as usize] += 1;
                     }
                 }
+                // Every layer that sums (Dense, LookupDense, Add, Reduce) is a candidate.
                 let mut dense: Vec<(usize, u32)> = (0..tight.layers.len() as u32)
-                    .filter(|&t| tight.layers[t as usize].kind == "Dense")
+                    .filter(|&t| adders[t as usize] > 0)
                     .map(|t| (adders[t as usize], t))
                     .collect();
                 dense.sort_by_key(|&(n, t)| (std::cmp::Reverse(n), t));

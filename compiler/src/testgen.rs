@@ -111,3 +111,150 @@ pub fn random_model(seed: u64) -> String {
     let model = json!({"format": "fastml-model", "version": 1, "name": format!("random_{seed}"), "nodes": nodes});
     serde_json::to_string_pretty(&model).unwrap_or_default()
 }
+
+/// A random table: a domain quantiser of 1..=5 bits (every rounding and overflow mode) and one
+/// random entry per domain value.
+fn table(rng: &mut ChaCha8Rng) -> Value {
+    let signed = rng.gen_bool(0.6);
+    let w = rng.gen_range(1..=5u32);
+    let i = rng.gen_range(-2..=(w as i32 + 2));
+    let r = Rounding::ALL[rng.gen_range(0..Rounding::ALL.len())];
+    let o = Overflow::ALL[rng.gen_range(0..Overflow::ALL.len())];
+    let domain = format!(
+        "{}fixed<{w},{i},{},{}>",
+        if signed { "" } else { "u" },
+        r.name(),
+        o.name()
+    );
+    json!({"domain": domain, "table": tensor(rng, &[1usize << w], 7, 0.1)})
+}
+
+/// A random model.json version 2 text: a rank-1 or rank-2 input, Dense layers shared over the leading
+/// axis, elementwise tables, lookup-table layers (HGQ2 `QDenseT`), residual Adds, Transpose, Reshape,
+/// Concat and Reduce (sum, max, power-of-two mean). Every block ends in a quantiser so widths stay
+/// bounded. Deterministic for a seed; it never produces an invalid model.
+pub fn random_model_v2(seed: u64) -> String {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut nodes = vec![];
+    // `shape` is [rows, n] (rows = 1 means a vector [n]).
+    let rows = [1usize, 2, 4][rng.gen_range(0..3)];
+    let mut n = rng.gen_range(1..=4usize);
+    let shape_of = |rows: usize, n: usize| -> Vec<usize> {
+        if rows == 1 {
+            vec![n]
+        } else {
+            vec![rows, n]
+        }
+    };
+    let input_t = ty(&mut rng, 10);
+    nodes.push(json!({"name": "x", "op": "Input", "shape": shape_of(rows, n), "type": ty_str(input_t)}));
+    let mut prev = "x".to_string();
+    let mut rows = rows;
+    let blocks = rng.gen_range(1..=3);
+    let mut k = 0usize;
+    let mut fresh = |base: &str| {
+        k += 1;
+        format!("{base}{k}")
+    };
+    for _ in 0..blocks {
+        let block_in = prev.clone();
+        let n_in = n;
+        match rng.gen_range(0..3) {
+            0 => {
+                let n_out = rng.gen_range(1..=4usize);
+                let name = fresh("dense");
+                let mut d = json!({"name": name, "op": "Dense", "inputs": [prev],
+                    "weight": tensor(&mut rng, &[n, n_out], 7, 0.2)});
+                if rng.gen_bool(0.6) {
+                    d["bias"] = tensor(&mut rng, &[n_out], 8, 0.2);
+                }
+                nodes.push(d);
+                prev = name;
+                n = n_out;
+            }
+            1 => {
+                let n_out = rng.gen_range(1..=4usize);
+                let name = fresh("lut");
+                let mut tables = vec![];
+                for i in 0..n {
+                    for j in 0..n_out {
+                        if rng.gen_bool(0.8) {
+                            let mut t = table(&mut rng);
+                            t["in"] = json!(i);
+                            t["out"] = json!(j);
+                            tables.push(t);
+                        }
+                    }
+                }
+                let mut d = json!({"name": name, "op": "LookupDense", "inputs": [prev],
+                    "n_out": n_out, "tables": tables});
+                if rng.gen_bool(0.5) {
+                    d["bias"] = tensor(&mut rng, &[n_out], 8, 0.2);
+                }
+                nodes.push(d);
+                prev = name;
+                n = n_out;
+            }
+            _ => {
+                let name = fresh("table");
+                let mut t = table(&mut rng);
+                t["name"] = json!(name);
+                t["op"] = json!("Table");
+                t["inputs"] = json!([prev]);
+                nodes.push(t);
+                prev = name;
+            }
+        }
+        if rng.gen_bool(0.4) {
+            let name = fresh("relu");
+            nodes.push(json!({"name": name, "op": "ReLU", "inputs": [prev]}));
+            prev = name;
+        }
+        if n == n_in && rng.gen_bool(0.4) {
+            let name = fresh("res");
+            nodes.push(json!({"name": name, "op": "Add", "inputs": [prev, block_in]}));
+            prev = name;
+        }
+        if rows > 1 && rng.gen_bool(0.3) {
+            // Transpose there and back (pure wiring, twice).
+            let t1 = fresh("tr");
+            nodes.push(json!({"name": t1, "op": "Transpose", "inputs": [prev], "perm": [1, 0]}));
+            let t2 = fresh("tr");
+            nodes.push(json!({"name": t2, "op": "Transpose", "inputs": [t1], "perm": [1, 0]}));
+            prev = t2;
+        }
+        if rng.gen_bool(0.25) {
+            let name = fresh("cat");
+            let axis = if rows > 1 { -1 } else { 0 };
+            nodes.push(json!({"name": name, "op": "Concat", "inputs": [prev, prev], "axis": axis}));
+            prev = name;
+            n *= 2;
+        }
+        if rows > 1 && rng.gen_bool(0.35) {
+            let name = fresh("pool");
+            let kind = ["sum", "max", "mean"][rng.gen_range(0..3)];
+            nodes.push(json!({"name": name, "op": "Reduce", "inputs": [prev], "axis": 0, "kind": kind}));
+            prev = name;
+            rows = 1;
+        } else if rows > 1 && rng.gen_bool(0.15) {
+            let name = fresh("flat");
+            nodes.push(json!({"name": name, "op": "Reshape", "inputs": [prev], "shape": [-1]}));
+            prev = name;
+            n *= rows;
+            rows = 1;
+        }
+        let name = fresh("q");
+        let count = rows * n;
+        let q = if rng.gen_bool(0.3) {
+            json!({"name": name, "op": "Quantize", "inputs": [prev],
+                   "types": (0..count).map(|_| quantizer(&mut rng)).collect::<Vec<_>>()})
+        } else {
+            json!({"name": name, "op": "Quantize", "inputs": [prev], "type": quantizer(&mut rng)})
+        };
+        nodes.push(q);
+        prev = name;
+    }
+    nodes.push(json!({"name": "y", "op": "Output", "inputs": [prev]}));
+    let model = json!({"format": "fastml-model", "version": 2, "name": format!("random_v2_{seed}"), "nodes": nodes});
+    serde_json::to_string_pretty(&model).unwrap_or_default()
+}

@@ -562,7 +562,8 @@ impl<'a> Emitter<'a> {
         let t = q.ty;
         let plan_o = q.overflow_plan();
         // Bits above the target's magnitude: [top : base].
-        let top = if r_signed { rw - 2 } else { rw - 1 };
+        // (Only read when a value can be above or below the range, so there are bits above `base`.)
+        let top = if r_signed { rw.saturating_sub(2) } else { rw - 1 };
         let base = if t.signed { t.width - 1 } else { t.width };
         let neg = if r_signed {
             self.mark(&r_name, rw - 1, rw - 1);

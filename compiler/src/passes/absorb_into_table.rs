@@ -12,6 +12,7 @@
 //! composed function evaluated through the golden rule of each op (`golden::eval_op`), and the pass test
 //! compares golden models before and after.
 
+use super::const_fold::add_simplified;
 use super::{DfgPass, PassContext};
 use crate::diag::Result;
 use crate::golden::eval_op;
@@ -31,44 +32,29 @@ impl DfgPass for AbsorbIntoTable {
         "fold a quantiser, ReLU, scale or lookup between a narrow value and a ROM into the ROM"
     }
     fn run(&self, g: &mut Dfg, _cx: &PassContext) -> Result<()> {
-        // Nodes are visited in id order and a rewritten table reads an earlier node, so a chain
-        // `T(q(relu(s)))` folds step by step within one sweep.
-        let ids: Vec<ValueId> = g.ids().collect();
-        let mut changed = false;
-        for v in ids {
-            while let Some((src, rom)) = absorbed(g, v) {
-                let t = g.intern_table(rom);
-                let n = g.node(v);
-                let old_src = n.op.operands()[0];
-                g.node_mut(v).op = Op::Table { a: src, t };
-                // Keep the graph edge in step with the operand.
-                if let Some(e) = g.graph.find_edge(old_src.0, v.0) {
-                    g.graph.remove_edge(e);
-                }
-                g.graph.add_edge(src.0, v.0, 0);
-                let iv = crate::ir::dfg::op_interval(
-                    &g.node(v).op,
-                    |o| g.node(o).iv,
-                    &g.inputs,
-                    &g.tables,
-                )
-                .map_err(|e| crate::diag::Diagnostic::bug("absorb-into-table", format!("{e:?}")))?;
-                g.node_mut(v).iv = iv;
-                changed = true;
+        // Rebuild in id order through the simplifying constructor, so every interval after a rewritten
+        // lookup is recomputed (a folded ROM can be tighter than the old one) and a lookup that became
+        // constant folds. A chain `T(q(relu(s)))` folds step by step at its table.
+        let mut out = g.empty_like();
+        let mut map: Vec<ValueId> = Vec::with_capacity(g.graph.node_count());
+        for v in g.ids() {
+            let n = g.node(v);
+            let mut op = n.op.map_operands(|s| map[s.index()]);
+            while let Some((src, rom)) = absorbed(&out, &op) {
+                let t = out.intern_table(rom);
+                op = Op::Table { a: src, t };
             }
+            map.push(add_simplified(&mut out, op, n.layer)?);
         }
-        if changed {
-            // `src` precedes the unary node, which precedes `v`, so id order stays topological.
-            // Drop the ROMs no node reads any more.
-            compact_tables(g);
-        }
+        compact_tables(&mut out);
+        *g = out;
         Ok(())
     }
 }
 
-/// The operand and ROM that replace table node `v`'s unary operand, if that is worth it.
-fn absorbed(g: &Dfg, v: ValueId) -> Option<(ValueId, Rom)> {
-    let Op::Table { a: u, t } = g.node(v).op else {
+/// The operand and ROM that replace a table op's unary operand, if that is worth it.
+fn absorbed(g: &Dfg, op: &Op) -> Option<(ValueId, Rom)> {
+    let Op::Table { a: u, t } = *op else {
         return None;
     };
     let old = g.table(t);

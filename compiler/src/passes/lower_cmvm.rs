@@ -119,8 +119,14 @@ pub fn lower_with(
                     let mut terms: Vec<Vec<Term>> = vec![Vec::new(); *n_out as usize];
                     let mut consts: Vec<Const> = bias.clone();
                     for t in tables {
-                        let v = lookup(&mut dfg, row[t.i as usize], &t.table, tag)?;
-                        push_value(&dfg, v, &mut terms[t.j as usize], &mut consts[t.j as usize]);
+                        // Each ROM holds its entries minus their minimum and the minimum goes to the
+                        // bias: the adder trees then sum unsigned values (no sign extension, so no
+                        // LUTs above a narrow operand's top bit) and a ROM column that is all equal
+                        // after the shift costs nothing.
+                        let (v, offset) = lookup_offset(&mut dfg, row[t.i as usize], &t.table, tag)?;
+                        let j = t.j as usize;
+                        consts[j] = consts[j].add(&offset).normalized();
+                        push_value(&dfg, v, &mut terms[j], &mut consts[j]);
                     }
                     let consts = const_nodes(&mut dfg, consts, tag)?;
                     ys.extend(super::cmvm::build(&mut dfg, terms, consts, tag, cx.cse, cache)?);
@@ -311,13 +317,44 @@ fn max_tree(dfg: &mut Dfg, grp: &[ValueId], tag: LayerTag) -> Result<ValueId> {
 /// quantised value's bits. Entries at addresses the quantised value never takes repeat a reachable
 /// entry, so the ROM's range is the lookup's exact range.
 fn lookup(dfg: &mut Dfg, a: ValueId, t: &LookupTable, tag: LayerTag) -> Result<ValueId> {
+    lookup_with(dfg, a, t, Const::ZERO, tag)
+}
+
+/// [`lookup`] of the table minus its smallest entry; returns the lookup and that entry (the lookup's
+/// value is the first plus the second).
+fn lookup_offset(
+    dfg: &mut Dfg,
+    a: ValueId,
+    t: &LookupTable,
+    tag: LayerTag,
+) -> Result<(ValueId, Const)> {
+    let frac = t.entries.iter().map(|c| c.frac).max().unwrap_or(0);
+    let min = t
+        .entries
+        .iter()
+        .map(|c| crate::fixed::align(c.m, c.frac, frac))
+        .min()
+        .unwrap_or(0);
+    let offset = Const { m: min, frac };
+    Ok((lookup_with(dfg, a, t, offset, tag)?, offset.normalized()))
+}
+
+/// A lookup of `t` minus the constant `offset`.
+fn lookup_with(
+    dfg: &mut Dfg,
+    a: ValueId,
+    t: &LookupTable,
+    offset: Const,
+    tag: LayerTag,
+) -> Result<ValueId> {
     let qv = quantize(dfg, a, &t.domain, tag)?;
     let ty = t.domain.ty;
     let iv = dfg.node(qv).iv;
     let frac = t.entries.iter().map(|c| c.frac).max().unwrap_or(0);
+    let frac = frac.max(offset.frac);
     let value = |m: i128| -> i128 {
         let c = t.entries[(m - ty.min_mant()) as usize];
-        crate::fixed::align(c.m, c.frac, frac)
+        crate::fixed::align(c.m, c.frac, frac) - crate::fixed::align(offset.m, offset.frac, frac)
     };
     let bits = ty.width;
     // The quantised value's range in domain mantissas (a superset when its grid is finer).
