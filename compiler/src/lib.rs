@@ -81,7 +81,7 @@ pub fn lower(model: &LayerGraph, cx: &PassContext) -> Result<(LayerGraph, Dfg)> 
     passes::run_layer_passes(&mut layers, &passes::layer_pipeline(), cx)?;
     let dfg = passes::lower_cmvm::lower(&layers, cx)?;
     if cx.verify {
-        ir::verify::verify_dfg(&dfg, cx).map_err(|e| diag::Diagnostic::bug("lower-cmvm", e))?;
+        passes::verify_dfg(&dfg, cx).map_err(|e| diag::Diagnostic::bug("lower-cmvm", e))?;
     }
     Ok((layers, dfg))
 }
@@ -109,7 +109,7 @@ pub fn compile(model: &LayerGraph, opts: &Options) -> Result<Design> {
         cache.sums = sums.iter().copied().collect();
         let mut dfg = passes::lower_cmvm::lower_with(&layers, &c, &mut cache)?;
         if c.verify {
-            ir::verify::verify_dfg(&dfg, &c).map_err(|e| diag::Diagnostic::bug("lower-cmvm", e))?;
+            passes::verify_dfg(&dfg, &c).map_err(|e| diag::Diagnostic::bug("lower-cmvm", e))?;
         }
         passes::run_dfg_passes(&mut dfg, &passes::dfg_schedule_pipeline(), &c)?;
         Ok(dfg)

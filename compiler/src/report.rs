@@ -111,7 +111,13 @@ fn node_cost(g: &Dfg, v: crate::ir::dfg::ValueId) -> (u64, u64, u64, usize, usiz
             let wb = g.node(*b).iv.fixed_type().width as u64;
             // A LUT array multiplier: about one LUT per partial-product bit pair, half folded into
             // the carry chains' LUTs.
-            (wa * wb / 2 + w, 0, (wa.min(wb) * (wa + wb)).div_ceil(8), 0, 1)
+            (
+                wa * wb / 2 + w,
+                0,
+                (wa.min(wb) * (wa + wb)).div_ceil(8),
+                0,
+                1,
+            )
         }
         Op::Reg { .. } => (0, w, 0, 0, 0),
     }
@@ -124,7 +130,13 @@ pub fn rom_luts(r: &crate::ir::dfg::Rom) -> u64 {
     let w = r
         .entries
         .iter()
-        .map(|&e| 128 - if e < 0 { (!e).leading_zeros() } else { e.leading_zeros() } + 1)
+        .map(|&e| {
+            128 - if e < 0 {
+                (!e).leading_zeros()
+            } else {
+                e.leading_zeros()
+            } + 1
+        })
         .max()
         .unwrap_or(1);
     let varying = (0..w)

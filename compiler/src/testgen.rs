@@ -147,7 +147,9 @@ pub fn random_model_v2(seed: u64) -> String {
         }
     };
     let input_t = ty(&mut rng, 10);
-    nodes.push(json!({"name": "x", "op": "Input", "shape": shape_of(rows, n), "type": ty_str(input_t)}));
+    nodes.push(
+        json!({"name": "x", "op": "Input", "shape": shape_of(rows, n), "type": ty_str(input_t)}),
+    );
     let mut prev = "x".to_string();
     let mut rows = rows;
     let blocks = rng.gen_range(1..=3);
@@ -233,7 +235,9 @@ pub fn random_model_v2(seed: u64) -> String {
         if rows > 1 && rng.gen_bool(0.35) {
             let name = fresh("pool");
             let kind = ["sum", "max", "mean"][rng.gen_range(0..3)];
-            nodes.push(json!({"name": name, "op": "Reduce", "inputs": [prev], "axis": 0, "kind": kind}));
+            nodes.push(
+                json!({"name": name, "op": "Reduce", "inputs": [prev], "axis": 0, "kind": kind}),
+            );
             prev = name;
             rows = 1;
         } else if rows > 1 && rng.gen_bool(0.15) {

@@ -7,8 +7,8 @@ use fastml_compile::fixed::FixedType;
 use fastml_compile::golden::{eval_layers, Program};
 use fastml_compile::ir::dfg::Dfg;
 use fastml_compile::ir::layer::{Const, LayerGraph, LayerOp};
-use fastml_compile::ir::verify::{verify_dfg, verify_layers};
-use fastml_compile::passes::{dfg_pipeline, layer_pipeline, lower_cmvm, PassContext};
+use fastml_compile::ir::verify::verify_layers;
+use fastml_compile::passes::{dfg_pipeline, layer_pipeline, lower_cmvm, verify_dfg, PassContext};
 use fastml_compile::{frontend, target, testgen, vectors};
 use proptest::prelude::*;
 

@@ -348,12 +348,22 @@ impl<'a> Emitter<'a> {
                 let (ia, ib) = (self.g.node(*a).iv, self.g.node(*b).iv);
                 let f = ia.frac.max(ib.frac);
                 let wd = width_of(&Interval {
-                    lo: crate::fixed::align(ia.lo, ia.frac, f).min(crate::fixed::align(ib.lo, ib.frac, f)),
-                    hi: crate::fixed::align(ia.hi, ia.frac, f).max(crate::fixed::align(ib.hi, ib.frac, f)),
+                    lo: crate::fixed::align(ia.lo, ia.frac, f)
+                        .min(crate::fixed::align(ib.lo, ib.frac, f)),
+                    hi: crate::fixed::align(ia.hi, ia.frac, f)
+                        .max(crate::fixed::align(ib.hi, ib.frac, f)),
                     frac: f,
                 }) + 1;
-                let ta = Term { src: *a, shift: 0, neg: false };
-                let tb = Term { src: *b, shift: 0, neg: false };
+                let ta = Term {
+                    src: *a,
+                    shift: 0,
+                    neg: false,
+                };
+                let tb = Term {
+                    src: *b,
+                    shift: 0,
+                    neg: false,
+                };
                 let diff = format!("{name}_d");
                 self.declare(&diff, wd, false);
                 self.mark(&diff, wd - 1, wd - 1);
@@ -373,8 +383,24 @@ impl<'a> Emitter<'a> {
                 self.declare(&name, w, false);
                 let fa = self.g.node(*a).iv.frac;
                 let fb = self.g.node(*b).iv.frac;
-                let ea = self.term(&Term { src: *a, shift: 0, neg: false }, w, fa);
-                let eb = self.term(&Term { src: *b, shift: 0, neg: false }, w, fb);
+                let ea = self.term(
+                    &Term {
+                        src: *a,
+                        shift: 0,
+                        neg: false,
+                    },
+                    w,
+                    fa,
+                );
+                let eb = self.term(
+                    &Term {
+                        src: *b,
+                        shift: 0,
+                        neg: false,
+                    },
+                    w,
+                    fb,
+                );
                 self.assign(&name, Expr::Mul(ea.boxed(), eb.boxed()));
             }
             Op::Reg { a } => {
@@ -563,7 +589,11 @@ impl<'a> Emitter<'a> {
         let plan_o = q.overflow_plan();
         // Bits above the target's magnitude: [top : base].
         // (Only read when a value can be above or below the range, so there are bits above `base`.)
-        let top = if r_signed { rw.saturating_sub(2) } else { rw - 1 };
+        let top = if r_signed {
+            rw.saturating_sub(2)
+        } else {
+            rw - 1
+        };
         let base = if t.signed { t.width - 1 } else { t.width };
         let neg = if r_signed {
             self.mark(&r_name, rw - 1, rw - 1);

@@ -382,7 +382,13 @@ impl<'a> Parser<'a> {
         let last = x.last().copied().unwrap_or(0);
         if version == 1 && x.len() > 1 {
             return Err(self
-                .err(&p, format!("the input of {:?} has shape {x:?}; version 1 takes vectors", n.name))
+                .err(
+                    &p,
+                    format!(
+                        "the input of {:?} has shape {x:?}; version 1 takes vectors",
+                        n.name
+                    ),
+                )
                 .help("set \"version\": 2 for tensors"));
         }
         let mut declared: Option<Vec<u32>> = None;
@@ -537,14 +543,20 @@ impl<'a> Parser<'a> {
                     _ => {
                         return Err(self.err(
                             &op_,
-                            format!("expected a positive number of outputs, found {}", describe(nv)),
+                            format!(
+                                "expected a positive number of outputs, found {}",
+                                describe(nv)
+                            ),
                         ))
                     }
                 };
                 let tp = format!("{p}.tables");
                 let tv = self.field(obj, &p, "tables")?;
                 let arr = tv.as_array().ok_or_else(|| {
-                    self.err(&tp, format!("expected an array of tables, found {}", describe(tv)))
+                    self.err(
+                        &tp,
+                        format!("expected an array of tables, found {}", describe(tv)),
+                    )
                 })?;
                 let mut seen = std::collections::HashSet::new();
                 let mut tables = Vec::with_capacity(arr.len());
@@ -614,7 +626,10 @@ impl<'a> Parser<'a> {
         let ap = format!("{p}.axis");
         let v = self.field(obj, p, "axis")?;
         let a = v.as_i64().ok_or_else(|| {
-            self.err(&ap, format!("expected an integer axis, found {}", describe(v)))
+            self.err(
+                &ap,
+                format!("expected an integer axis, found {}", describe(v)),
+            )
         })?;
         let r = rank as i64;
         let k = if a < 0 { a + r } else { a };
@@ -630,7 +645,13 @@ impl<'a> Parser<'a> {
     /// A Reshape's target shape; one entry may be -1 (inferred from the element count).
     fn reshape_shape(&self, v: &Value, path: &str, len: u32) -> Result<Vec<u32>> {
         let arr = v.as_array().ok_or_else(|| {
-            self.err(path, format!("expected a shape (an array of integers), found {}", describe(v)))
+            self.err(
+                path,
+                format!(
+                    "expected a shape (an array of integers), found {}",
+                    describe(v)
+                ),
+            )
         })?;
         let mut dims: Vec<Option<u32>> = Vec::with_capacity(arr.len());
         for (k, d) in arr.iter().enumerate() {
@@ -640,7 +661,10 @@ impl<'a> Parser<'a> {
                 _ => {
                     return Err(self.err(
                         &format!("{path}[{k}]"),
-                        format!("expected a positive dimension (or one -1), found {}", describe(d)),
+                        format!(
+                            "expected a positive dimension (or one -1), found {}",
+                            describe(d)
+                        ),
                     ))
                 }
             }
@@ -661,7 +685,10 @@ impl<'a> Parser<'a> {
     fn check_numel(&self, shape: &[u32], path: &str) -> Result<()> {
         let n: u64 = shape.iter().map(|&d| d as u64).product();
         if n > MAX_LEN {
-            return Err(self.err(path, format!("a tensor of {n} elements is too large (at most {MAX_LEN})")));
+            return Err(self.err(
+                path,
+                format!("a tensor of {n} elements is too large (at most {MAX_LEN})"),
+            ));
         }
         Ok(())
     }
@@ -672,7 +699,13 @@ impl<'a> Parser<'a> {
         let domain = self.qtype(self.field(o, p, "domain")?, &dp)?;
         if domain.ty.width > 20 {
             return Err(self
-                .err(&dp, format!("a table over {} has 2^{} entries", domain.ty, domain.ty.width))
+                .err(
+                    &dp,
+                    format!(
+                        "a table over {} has 2^{} entries",
+                        domain.ty, domain.ty.width
+                    ),
+                )
                 .help("table domains are at most 20 bits wide"));
         }
         let tp = format!("{p}.table");
@@ -680,8 +713,16 @@ impl<'a> Parser<'a> {
         let n = 1u32 << domain.ty.width;
         if shape != [n] {
             return Err(self
-                .err(&format!("{tp}.shape"), format!("expected shape [{n}] (one entry per value of {}), found {shape:?}", domain.ty))
-                .help("entry k is the value for the domain's mantissa lo + k, in ascending order"));
+                .err(
+                    &format!("{tp}.shape"),
+                    format!(
+                        "expected shape [{n}] (one entry per value of {}), found {shape:?}",
+                        domain.ty
+                    ),
+                )
+                .help(
+                    "entry k is the value for the domain's mantissa lo + k, in ascending order",
+                ));
         }
         Ok(LookupTable { domain, entries })
     }

@@ -30,7 +30,12 @@ pub fn eval_layers(g: &LayerGraph, input: &[i128]) -> Vec<Const> {
         }
     };
     let max = |a: &Const, b: &Const| {
-        if a.add(&Const { m: -b.m, frac: b.frac }).m >= 0 {
+        if a.add(&Const {
+            m: -b.m,
+            frac: b.frac,
+        })
+        .m >= 0
+        {
             *a
         } else {
             *b
@@ -43,7 +48,11 @@ pub fn eval_layers(g: &LayerGraph, input: &[i128]) -> Vec<Const> {
             .iter()
             .map(|i| vals[i.0.index()].as_ref().expect("topological order"))
             .collect();
-        let shapes: Vec<&[u32]> = layer.inputs.iter().map(|i| g.layer(*i).shape.as_slice()).collect();
+        let shapes: Vec<&[u32]> = layer
+            .inputs
+            .iter()
+            .map(|i| g.layer(*i).shape.as_slice())
+            .collect();
         let x = xs.first().copied();
         let y: Vec<Const> = match &layer.op {
             LayerOp::Input { q } => input
@@ -71,10 +80,7 @@ pub fn eval_layers(g: &LayerGraph, input: &[i128]) -> Vec<Const> {
                 y
             }
             LayerOp::LookupDense {
-                tables,
-                bias,
-                n_in,
-                ..
+                tables, bias, n_in, ..
             } => {
                 let x = x.expect("LookupDense has an input");
                 let mut y = Vec::with_capacity(layer.len() as usize);
@@ -142,7 +148,10 @@ pub fn eval_layers(g: &LayerGraph, input: &[i128]) -> Vec<Const> {
             LayerOp::Reshape => x.expect("Reshape has an input").clone(),
             LayerOp::Transpose { perm } => {
                 let x = x.expect("Transpose has an input");
-                transpose_map(shapes[0], perm).iter().map(|&k| x[k]).collect()
+                transpose_map(shapes[0], perm)
+                    .iter()
+                    .map(|&k| x[k])
+                    .collect()
             }
             LayerOp::Concat { axis } => concat_map(&shapes, *axis)
                 .iter()
@@ -177,12 +186,19 @@ pub fn eval_float(g: &LayerGraph, input: &[f64]) -> Vec<f64> {
             .iter()
             .map(|i| vals[i.0.index()].as_ref().expect("topological order"))
             .collect();
-        let shapes: Vec<&[u32]> = layer.inputs.iter().map(|i| g.layer(*i).shape.as_slice()).collect();
+        let shapes: Vec<&[u32]> = layer
+            .inputs
+            .iter()
+            .map(|i| g.layer(*i).shape.as_slice())
+            .collect();
         let x = xs.first().copied();
         let y: Vec<f64> = match &layer.op {
             LayerOp::Input { .. } => input.to_vec(),
             LayerOp::Dense {
-                weights, bias, n_in, ..
+                weights,
+                bias,
+                n_in,
+                ..
             } => {
                 let mut y = Vec::new();
                 for row in x.expect("Dense has an input").chunks(*n_in as usize) {
@@ -249,7 +265,10 @@ pub fn eval_float(g: &LayerGraph, input: &[f64]) -> Vec<f64> {
             }
             LayerOp::Transpose { perm } => {
                 let x = x.expect("Transpose has an input");
-                transpose_map(shapes[0], perm).iter().map(|&k| x[k]).collect()
+                transpose_map(shapes[0], perm)
+                    .iter()
+                    .map(|&k| x[k])
+                    .collect()
             }
             LayerOp::Concat { axis } => concat_map(&shapes, *axis)
                 .iter()
@@ -631,7 +650,11 @@ pub fn eval_op(
         Op::Relu { a } => Ord::max(value(*a), 0),
         Op::Table { a, t } => {
             let r = dfg.table(*t);
-            align(r.entries[r.address(value(*a), dfg.node(*a).iv.frac)], r.frac, frac)
+            align(
+                r.entries[r.address(value(*a), dfg.node(*a).iv.frac)],
+                r.frac,
+                frac,
+            )
         }
         Op::Max { a, b } => {
             let x = align(value(*a), dfg.node(*a).iv.frac, frac);

@@ -304,7 +304,8 @@ pub fn op_interval(
             let (x, y) = (operand(*a), operand(*b));
             let frac = x.frac.max(y.frac);
             let too = || TooWide {
-                bits: x.fixed_type().width.max(y.fixed_type().width) + (x.frac - y.frac).unsigned_abs(),
+                bits: x.fixed_type().width.max(y.fixed_type().width)
+                    + (x.frac - y.frac).unsigned_abs(),
             };
             let x = x.checked_at_frac(frac).ok_or_else(too)?;
             let y = y.checked_at_frac(frac).ok_or_else(too)?;
@@ -374,6 +375,11 @@ pub struct Dfg {
     pub inputs: Vec<crate::fixed::FixedType>,
     /// Set by `schedule`: the number of register stages from `in_data` to `out_data` (the latency).
     pub latency: Option<u32>,
+    /// Set by `schedule` with `latency`: the clock period (ns) the schedule was made for, so a schedule
+    /// can be checked without the options that made it.
+    pub clock_ns: Option<f64>,
+    /// Set by `insert-registers`: every operand is now read in its user's own stage.
+    pub registered: bool,
     /// Set by `legalize-names`: the Verilog module name.
     pub top: Option<String>,
     /// The model's own name (any string; legalised into `top`).
@@ -479,6 +485,8 @@ impl Dfg {
             layers: self.layers.clone(),
             inputs: self.inputs.clone(),
             latency: self.latency,
+            clock_ns: self.clock_ns,
+            registered: self.registered,
             top: self.top.clone(),
             model_name: self.model_name.clone(),
             tables: self.tables.clone(),

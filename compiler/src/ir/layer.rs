@@ -91,7 +91,9 @@ pub enum ReduceKind {
     Sum,
     Max,
     /// The sum times `2^-shift` (the axis length is `2^shift`, so the mean is exact).
-    Mean { shift: u32 },
+    Mean {
+        shift: u32,
+    },
 }
 
 /// A lookup table on one element: the element is quantised to `domain` (its rounding and overflow
@@ -239,7 +241,9 @@ pub fn layer_shape(
                     last(x)
                 ));
             }
-            if bias.len() != *n_out as usize || weights.iter().any(|w| w.i >= *n_in || w.j >= *n_out) {
+            if bias.len() != *n_out as usize
+                || weights.iter().any(|w| w.i >= *n_in || w.j >= *n_out)
+            {
                 return Err("weights or bias out of range".into());
             }
             let mut s = x.to_vec();
@@ -259,7 +263,8 @@ pub fn layer_shape(
                     last(x)
                 ));
             }
-            if bias.len() != *n_out as usize || tables.iter().any(|t| t.i >= *n_in || t.j >= *n_out) {
+            if bias.len() != *n_out as usize || tables.iter().any(|t| t.i >= *n_in || t.j >= *n_out)
+            {
                 return Err("tables or bias out of range".into());
             }
             let mut s = x.to_vec();
@@ -269,7 +274,11 @@ pub fn layer_shape(
         LayerOp::BatchNorm { scale, shift } => {
             let x = one("BatchNorm")?;
             if scale.len() != numel(x) || shift.len() != numel(x) {
-                return Err(format!("{} constants for {} elements", scale.len(), numel(x)));
+                return Err(format!(
+                    "{} constants for {} elements",
+                    scale.len(),
+                    numel(x)
+                ));
             }
             Ok(x.to_vec())
         }
@@ -286,7 +295,10 @@ pub fn layer_shape(
                 return Err(format!("Add takes two or more inputs, found {}", ins.len()));
             }
             if let Some(bad) = ins.iter().find(|s| **s != ins[0]) {
-                return Err(format!("Add's inputs must have one shape: {:?} and {bad:?}", ins[0]));
+                return Err(format!(
+                    "Add's inputs must have one shape: {:?} and {bad:?}",
+                    ins[0]
+                ));
             }
             Ok(ins[0].to_vec())
         }
@@ -298,7 +310,10 @@ pub fn layer_shape(
             }
             if let ReduceKind::Mean { shift } = kind {
                 if 1u64 << shift != x[a] as u64 {
-                    return Err(format!("a mean over {} elements is not a power-of-two shift", x[a]));
+                    return Err(format!(
+                        "a mean over {} elements is not a power-of-two shift",
+                        x[a]
+                    ));
                 }
             }
             let mut s = x.to_vec();
@@ -328,7 +343,9 @@ pub fn layer_shape(
             }
             for &p in perm {
                 if p as usize >= x.len() || std::mem::replace(&mut seen[p as usize], true) {
-                    return Err(format!("perm {perm:?} is not a permutation of the axes of {x:?}"));
+                    return Err(format!(
+                        "perm {perm:?} is not a permutation of the axes of {x:?}"
+                    ));
                 }
             }
             Ok(perm.iter().map(|&p| x[p as usize]).collect())
@@ -342,7 +359,10 @@ pub fn layer_shape(
             let mut s = first.to_vec();
             for x in &ins[1..] {
                 let same = x.len() == first.len()
-                    && x.iter().zip(*first).enumerate().all(|(k, (p, q))| k == a || p == q);
+                    && x.iter()
+                        .zip(*first)
+                        .enumerate()
+                        .all(|(k, (p, q))| k == a || p == q);
                 if !same {
                     return Err(format!("shapes {first:?} and {x:?} differ off axis {axis}"));
                 }

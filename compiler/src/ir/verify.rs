@@ -5,7 +5,6 @@
 use crate::fixed::MAX_WIDTH;
 use crate::ir::dfg::{op_interval, Dfg, Op};
 use crate::ir::layer::{layer_shape, LayerGraph, LayerOp, LookupTable};
-use crate::passes::PassContext;
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 use std::collections::HashSet;
@@ -65,8 +64,13 @@ pub fn verify_layers(g: &LayerGraph) -> Result<(), String> {
             | LayerOp::LookupDense { .. } => {}
         }
         // The one shape rule (`layer_shape`) must give the shape the layer carries.
-        let ins: Vec<&[u32]> = l.inputs.iter().map(|i| g.layer(*i).shape.as_slice()).collect();
-        let declared = matches!(l.op, LayerOp::Input { .. } | LayerOp::Reshape).then_some(l.shape.as_slice());
+        let ins: Vec<&[u32]> = l
+            .inputs
+            .iter()
+            .map(|i| g.layer(*i).shape.as_slice())
+            .collect();
+        let declared =
+            matches!(l.op, LayerOp::Input { .. } | LayerOp::Reshape).then_some(l.shape.as_slice());
         match layer_shape(&l.op, &ins, declared) {
             Ok(s) if s == l.shape => {}
             Ok(s) => {
@@ -108,8 +112,10 @@ fn check_table(name: &str, t: &LookupTable) -> Result<(), String> {
 
 /// Dataflow IR invariants: operands precede users (id order is topological), edges mirror operands,
 /// every interval is the exact one its rule gives and fits the exact arithmetic, input and output ports
-/// are dense; once scheduled, the schedule is valid; once named, names are unique identifiers.
-pub fn verify_dfg(g: &Dfg, cx: &PassContext) -> Result<(), String> {
+/// are dense; stages are all set or none; once named, names are unique identifiers. The schedule's
+/// timing is checked by `schedule::verify` (the pass manager's `passes::verify_dfg` runs both), so
+/// this module depends on no pass and no option.
+pub fn verify_dfg(g: &Dfg) -> Result<(), String> {
     let mut in_ports = vec![];
     let mut out_ports = vec![];
     let mut scheduled = 0;
@@ -133,8 +139,8 @@ pub fn verify_dfg(g: &Dfg, cx: &PassContext) -> Result<(), String> {
         if g.graph.edges_directed(v.0, Direction::Incoming).count() != ops.len() {
             return Err(format!("{v} has stray input edges"));
         }
-        let want =
-            op_interval(&n.op, |o| g.node(o).iv, &g.inputs, &g.tables).map_err(|e| format!("{v}: {e:?}"))?;
+        let want = op_interval(&n.op, |o| g.node(o).iv, &g.inputs, &g.tables)
+            .map_err(|e| format!("{v}: {e:?}"))?;
         if want != n.iv {
             return Err(format!(
                 "{v} ({}) carries interval {:?}, its rule gives {:?}",
@@ -207,8 +213,14 @@ pub fn verify_dfg(g: &Dfg, cx: &PassContext) -> Result<(), String> {
     if scheduled != 0 && scheduled != count {
         return Err(format!("{scheduled} of {count} nodes are scheduled"));
     }
-    if scheduled == count && g.latency.is_some() {
-        crate::schedule::verify(g, cx, regs > 0 || g.top.is_some())?;
+    if g.latency.is_some() && scheduled != count {
+        return Err("the design has a latency but not every node has a stage".into());
+    }
+    if g.latency.is_some() != g.clock_ns.is_some() {
+        return Err("a schedule records both its latency and its clock period".into());
+    }
+    if regs > 0 && !g.registered {
+        return Err("registers exist before insert-registers ran".into());
     }
     if regs > 0 && g.latency.is_none() {
         return Err("registers exist but the design has no latency".into());

@@ -92,7 +92,9 @@ fn absorbed(g: &Dfg, op: &Op) -> Option<(ValueId, Rom)> {
             *seen.entry(k).or_insert(y) == y
         })
     };
-    let d = (0..width).rev().find(|&d| depends_only_on(d, width + 1 - d.min(width)))?;
+    let d = (0..width)
+        .rev()
+        .find(|&d| depends_only_on(d, width + 1 - d.min(width)))?;
     let n = (1..=width + 1 - d).find(|&n| depends_only_on(d, n))?;
     if n > old.bits.max(6) || n > 24 {
         return None;
@@ -155,8 +157,10 @@ mod tests {
         let before = d.count("quant") + d.count("relu");
         assert!(before > 0);
         AbsorbIntoTable.run(&mut d, &cx()).unwrap();
-        crate::passes::dead_code::DeadCode.run(&mut d, &cx()).unwrap();
-        crate::ir::verify::verify_dfg(&d, &cx()).unwrap();
+        crate::passes::dead_code::DeadCode
+            .run(&mut d, &cx())
+            .unwrap();
+        crate::passes::verify_dfg(&d, &cx()).unwrap();
         assert_eq!(d.count("quant") + d.count("relu"), 0, "{d}");
         assert_dfg_matches(&g, &d, 2000);
     }

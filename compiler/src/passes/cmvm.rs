@@ -668,7 +668,7 @@ mod tests {
                     ternary_slack: None,
                 };
                 let shared = crate::passes::lower_cmvm::lower(&g, &c).unwrap();
-                crate::ir::verify::verify_dfg(&shared, &c).unwrap();
+                crate::passes::verify_dfg(&shared, &c).unwrap();
                 assert_dfg_matches(&g, &shared, 400);
                 assert!(
                     shared.count("add") <= plain.count("add"),
@@ -698,7 +698,7 @@ mod tests {
                 let binary = crate::passes::lower_cmvm::lower(&g, &c).unwrap();
                 c.cse.ternary = true;
                 let ternary = crate::passes::lower_cmvm::lower(&g, &c).unwrap();
-                crate::ir::verify::verify_dfg(&ternary, &c).unwrap();
+                crate::passes::verify_dfg(&ternary, &c).unwrap();
                 assert_dfg_matches(&g, &ternary, 400);
                 let adders = |d: &crate::ir::dfg::Dfg| d.count("add") + d.count("add3");
                 assert!(ternary.count("add3") > 0, "seed {seed}: no ternary adder");

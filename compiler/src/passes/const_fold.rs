@@ -90,7 +90,8 @@ pub fn add_simplified(g: &mut Dfg, op: Op, layer: LayerTag) -> Result<ValueId> {
     let foldable = !operands.is_empty()
         && operands.iter().all(|v| is_const(g, *v))
         && !matches!(op, Op::Output { .. } | Op::Reg { .. });
-    let iv = op_interval(&op, |v| g.node(v).iv, &g.inputs, &g.tables).map_err(|e| too_wide(g, layer, e))?;
+    let iv = op_interval(&op, |v| g.node(v).iv, &g.inputs, &g.tables)
+        .map_err(|e| too_wide(g, layer, e))?;
     if foldable {
         let value = eval_op(g, &op, iv.frac, |v| match g.node(v).op {
             Op::Const { value, frac } => crate::fixed::align(value, frac, g.node(v).iv.frac),
@@ -207,8 +208,14 @@ pub fn add_simplified(g: &mut Dfg, op: Op, layer: LayerTag) -> Result<ValueId> {
         Op::Max { a, b } => {
             let (x, y) = (g.node(*a).iv, g.node(*b).iv);
             let f = x.frac.max(y.frac);
-            let (xl, xh) = (crate::fixed::align(x.lo, x.frac, f), crate::fixed::align(x.hi, x.frac, f));
-            let (yl, yh) = (crate::fixed::align(y.lo, y.frac, f), crate::fixed::align(y.hi, y.frac, f));
+            let (xl, xh) = (
+                crate::fixed::align(x.lo, x.frac, f),
+                crate::fixed::align(x.hi, x.frac, f),
+            );
+            let (yl, yh) = (
+                crate::fixed::align(y.lo, y.frac, f),
+                crate::fixed::align(y.hi, y.frac, f),
+            );
             if xl >= yh && x.frac == f {
                 return Ok(*a);
             }
@@ -256,7 +263,7 @@ mod tests {
         crate::passes::dead_code::DeadCode
             .run(&mut d, &cx())
             .unwrap();
-        crate::ir::verify::verify_dfg(&d, &cx()).unwrap();
+        crate::passes::verify_dfg(&d, &cx()).unwrap();
         assert_dfg_matches(&g, &d, 1000);
         assert_eq!(d.count("relu"), 1, "only neuron 1 keeps its ReLU:\n{d}");
         assert_eq!(

@@ -80,7 +80,7 @@ mod tests {
         let mut d = crate::passes::lower_cmvm::lower(&g, &cx()).unwrap();
         assert_eq!(d.count("quant"), 2);
         Cse.run(&mut d, &cx()).unwrap();
-        crate::ir::verify::verify_dfg(&d, &cx()).unwrap();
+        crate::passes::verify_dfg(&d, &cx()).unwrap();
         assert_eq!(d.count("quant"), 1);
         assert_eq!(d.count("table"), 2);
         assert_dfg_matches(&g, &d, 500);

@@ -54,7 +54,7 @@ mod tests {
         let mut d = crate::passes::lower_cmvm::lower(&g, &cx()).unwrap();
         assert_eq!(d.count("relu"), 3, "the unused ReLU layer was lowered");
         DeadCode.run(&mut d, &cx()).unwrap();
-        crate::ir::verify::verify_dfg(&d, &cx()).unwrap();
+        crate::passes::verify_dfg(&d, &cx()).unwrap();
         assert_eq!(d.count("relu"), 0);
         assert_eq!(d.count("input"), 3, "all three ports stay");
         assert_dfg_matches(&g, &d, 300);

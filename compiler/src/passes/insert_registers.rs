@@ -21,6 +21,7 @@ impl DfgPass for InsertRegisters {
     }
     fn run(&self, g: &mut Dfg, _cx: &PassContext) -> Result<()> {
         let mut out = g.empty_like();
+        out.registered = true;
         let mut map: Vec<ValueId> = Vec::with_capacity(g.graph.node_count());
         // For each new value: its copies at later stages (index k = k stages later).
         let mut chains: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
@@ -95,8 +96,8 @@ mod tests {
         let latency = d.latency.unwrap();
         assert!(latency >= 3, "1 ns needs several stages, got {latency}");
         InsertRegisters.run(&mut d, &c).unwrap();
-        crate::ir::verify::verify_dfg(&d, &c).unwrap();
-        crate::schedule::verify(&d, &c, true).unwrap();
+        crate::passes::verify_dfg(&d, &c).unwrap();
+        crate::schedule::verify(&d, &c.part.delay, true).unwrap();
         assert_dfg_matches(&g, &d, 300);
         // The tap outputs need each input delayed `latency` times: one chain per input, shared with
         // the adders that read the inputs at stage 0.

@@ -67,7 +67,11 @@ pub fn lower_with(
             .iter()
             .map(|i| vals[i.0.index()].as_ref().expect("topological order"))
             .collect();
-        let shapes: Vec<&[u32]> = layer.inputs.iter().map(|i| g.layer(*i).shape.as_slice()).collect();
+        let shapes: Vec<&[u32]> = layer
+            .inputs
+            .iter()
+            .map(|i| g.layer(*i).shape.as_slice())
+            .collect();
         let x: Vec<ValueId> = xs.first().map(|v| v.to_vec()).unwrap_or_default();
         let y: Vec<ValueId> = match &layer.op {
             LayerOp::Input { q } => {
@@ -104,7 +108,9 @@ pub fn lower_with(
                         );
                     }
                     let consts = const_nodes(&mut dfg, consts, tag)?;
-                    ys.extend(super::cmvm::build(&mut dfg, terms, consts, tag, cx.cse, cache)?);
+                    ys.extend(super::cmvm::build(
+                        &mut dfg, terms, consts, tag, cx.cse, cache,
+                    )?);
                 }
                 ys
             }
@@ -123,13 +129,16 @@ pub fn lower_with(
                         // bias: the adder trees then sum unsigned values (no sign extension, so no
                         // LUTs above a narrow operand's top bit) and a ROM column that is all equal
                         // after the shift costs nothing.
-                        let (v, offset) = lookup_offset(&mut dfg, row[t.i as usize], &t.table, tag)?;
+                        let (v, offset) =
+                            lookup_offset(&mut dfg, row[t.i as usize], &t.table, tag)?;
                         let j = t.j as usize;
                         consts[j] = consts[j].add(&offset).normalized();
                         push_value(&dfg, v, &mut terms[j], &mut consts[j]);
                     }
                     let consts = const_nodes(&mut dfg, consts, tag)?;
-                    ys.extend(super::cmvm::build(&mut dfg, terms, consts, tag, cx.cse, cache)?);
+                    ys.extend(super::cmvm::build(
+                        &mut dfg, terms, consts, tag, cx.cse, cache,
+                    )?);
                 }
                 ys
             }
@@ -157,8 +166,9 @@ pub fn lower_with(
                 .map(|&a| lookup(&mut dfg, a, table, tag))
                 .collect::<Result<Vec<_>>>()?,
             LayerOp::Add => {
-                let groups: Vec<Vec<ValueId>> =
-                    (0..x.len()).map(|k| xs.iter().map(|v| v[k]).collect()).collect();
+                let groups: Vec<Vec<ValueId>> = (0..x.len())
+                    .map(|k| xs.iter().map(|v| v[k]).collect())
+                    .collect();
                 sums(&mut dfg, &groups, 0, tag, cx, cache)?
             }
             LayerOp::Reduce { axis, kind } => {
@@ -276,7 +286,12 @@ fn sums(
         let mut c = Const::ZERO;
         for &v in grp {
             if let Op::Const { value, frac } = dfg.node(v).op {
-                c = c.add(&Const { m: value, frac: frac + -shift }).normalized();
+                c = c
+                    .add(&Const {
+                        m: value,
+                        frac: frac + -shift,
+                    })
+                    .normalized();
             } else {
                 t.push(Term {
                     src: v,
@@ -495,7 +510,7 @@ mod lowering_tests {
     fn lowering_is_exact_and_costs_one_adder_per_extra_digit() {
         let g = parse(MODEL);
         let d = lower(&g, &cx()).unwrap();
-        crate::ir::verify::verify_dfg(&d, &cx()).unwrap();
+        crate::passes::verify_dfg(&d, &cx()).unwrap();
         assert_dfg_matches(&g, &d, 2000);
         // Column 0: 7 = 8-1 (2 digits), 5 = 4+1 (2), -31 = -32+1 (2), bias: 7 terms -> 6 adders.
         // Column 1: -3 = -4+1 (2), 0, 15 = 16-1 (2), bias: 5 terms -> 4 adders.

@@ -2,8 +2,8 @@
 //! every pass (always in debug builds and tests, on request in release), naming the pass that broke an
 //! invariant. Pass order lives in [`layer_pipeline`] and [`dfg_pipeline`], nowhere else.
 
-pub mod cmvm;
 pub mod absorb_into_table;
+pub mod cmvm;
 pub mod const_fold;
 pub mod cse;
 pub mod dead_code;
@@ -86,6 +86,18 @@ pub fn dfg_finish_pipeline() -> Vec<Box<dyn DfgPass>> {
     ]
 }
 
+/// Every invariant of a dataflow graph: its structure ([`verify::verify_dfg`], which needs no options)
+/// and, once scheduled, its schedule against the clock the scheduler recorded in the graph and the
+/// part's delay model (`schedule::verify`). The pass manager combines the two, so the IR module
+/// depends on neither the passes nor the scheduler.
+pub fn verify_dfg(g: &Dfg, cx: &PassContext) -> std::result::Result<(), String> {
+    verify::verify_dfg(g)?;
+    if g.latency.is_some() {
+        crate::schedule::verify(g, &cx.part.delay, g.registered)?;
+    }
+    Ok(())
+}
+
 /// Run layer passes, verifying after each.
 pub fn run_layer_passes(
     g: &mut LayerGraph,
@@ -118,7 +130,7 @@ pub fn run_dfg_passes(g: &mut Dfg, passes: &[Box<dyn DfgPass>], cx: &PassContext
             );
         }
         if cx.verify {
-            verify::verify_dfg(g, cx).map_err(|e| Diagnostic::bug(p.name(), e))?;
+            verify_dfg(g, cx).map_err(|e| Diagnostic::bug(p.name(), e))?;
         }
     }
     Ok(())

@@ -135,8 +135,9 @@ impl DfgPass for Schedule {
             g.node_mut(v).stage = Some(s);
         }
         g.latency = Some(latency);
+        g.clock_ns = Some(cx.clock_ns);
         // The scheduler checks its own result every time, not only when the IR verifier is on.
-        verify(g, cx, false).map_err(|e| Diagnostic::bug(self.name(), e))
+        verify(g, dm, false).map_err(|e| Diagnostic::bug(self.name(), e))
     }
 }
 
@@ -145,11 +146,11 @@ impl DfgPass for Schedule {
 /// non-register node is in the node's own stage.
 pub fn verify(
     g: &Dfg,
-    cx: &PassContext,
+    dm: &DelayModel,
     registers_inserted: bool,
 ) -> std::result::Result<(), String> {
-    let dm = &cx.part.delay;
-    let budget = cx.clock_ns - dm.ff;
+    let clock_ns = g.clock_ns.ok_or("the schedule records no clock period")?;
+    let budget = clock_ns - dm.ff;
     let mut arrive = vec![0f64; g.graph.node_count()];
     for v in g.topo() {
         let n = g.node(v);

@@ -154,7 +154,7 @@ impl DfgPass for Retime {
                 g.node_mut(*v).stage = Some(stage[v.index()]);
             }
         }
-        verify(g, cx, false).map_err(|e| Diagnostic::bug(self.name(), e))
+        verify(g, &cx.part.delay, false).map_err(|e| Diagnostic::bug(self.name(), e))
     }
 }
 
@@ -198,7 +198,7 @@ mod tests {
             crate::passes::insert_registers::InsertRegisters
                 .run(&mut d, &c)
                 .unwrap();
-            crate::ir::verify::verify_dfg(&d, &c).unwrap();
+            crate::passes::verify_dfg(&d, &c).unwrap();
             assert_dfg_matches(&g, &d, 200);
         }
     }
