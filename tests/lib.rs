@@ -123,7 +123,11 @@ pub fn lint(rtl: &Path) -> Result<(), String> {
 /// Every model.json shipped under `models/`.
 pub fn shipped_models() -> Vec<PathBuf> {
     let mut out = vec![];
-    for dir in ["models/handwritten", "models/qkeras_3layer"] {
+    for dir in [
+        "models/handwritten",
+        "models/handwritten_v2",
+        "models/qkeras_3layer",
+    ] {
         let d = repo().join(dir);
         let mut v: Vec<PathBuf> = std::fs::read_dir(&d)
             .expect("models folder")

@@ -76,6 +76,18 @@ fn random_models_are_bit_exact() {
 }
 
 #[test]
+fn random_v2_models_are_bit_exact() {
+    // Tensor models (shared Dense, tables, lookup layers, Add, wiring, pooling) at 1 and 5 ns.
+    let dir = tempfile::tempdir().expect("temp");
+    for seed in 300..306u64 {
+        let model = dir.path().join(format!("random_v2_{seed}.json"));
+        std::fs::write(&model, fastml_compile::testgen::random_model_v2(seed)).expect("write");
+        let clock = if seed % 2 == 0 { "1" } else { "5" };
+        cosim_cli(&model, "5000", &["--clock-ns", clock]);
+    }
+}
+
+#[test]
 fn jet_tagger_is_bit_exact_on_random_corner_and_real_vectors() {
     let m = repo().join("models/qkeras_3layer/model.json");
     let res = cosim_cli(&m, "30000", &[]);

@@ -61,6 +61,59 @@ fn random_models_are_lint_clean() {
 }
 
 #[test]
+fn random_v2_models_are_lint_clean() {
+    // Tensor models: shared Dense, ROMs (localparam columns indexed by an address), comparators,
+    // residual Adds and pooling.
+    let dir = tempfile::tempdir().expect("temp");
+    let mut linted = 0;
+    for seed in 0..10 {
+        let model = dir.path().join(format!("random_v2_{seed}.json"));
+        std::fs::write(&model, fastml_compile::testgen::random_model_v2(seed)).expect("write");
+        let out = dir.path().join(format!("out_{seed}"));
+        let r = run(
+            BIN,
+            &[
+                model.to_str().expect("utf-8"),
+                "-o",
+                out.to_str().expect("utf-8"),
+                "-q",
+            ],
+            dir.path(),
+        );
+        if r.code == 2 && r.stderr.contains("bits are supported") {
+            continue;
+        }
+        assert_eq!(r.code, 0, "seed {seed}: {}", r.stderr);
+        if let Err(e) = lint(&out.join("rtl")) {
+            panic!("random v2 model {seed}:\n{e}");
+        }
+        linted += 1;
+    }
+    assert!(linted >= 8, "only {linted} of 10 random v2 models compiled");
+}
+
+#[test]
+fn lookup_design_snapshot() {
+    // A ROM is a localparam per non-constant output bit indexed by the address slice; equal ROMs are
+    // declared once.
+    let out = tempfile::tempdir().expect("temp");
+    let r = run(
+        BIN,
+        &[
+            "models/handwritten_v2/tiny_set.json",
+            "-o",
+            out.path().to_str().expect("utf-8"),
+            "-q",
+        ],
+        &repo(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = std::fs::read_to_string(out.path().join("rtl/tiny_set.v")).expect("read");
+    assert!(v.contains("localparam"), "{v}");
+    insta::assert_snapshot!("tiny_set_verilog", v);
+}
+
+#[test]
 fn output_is_byte_identical_across_runs() {
     for m in shipped_models() {
         let (a, b) = (

@@ -50,6 +50,14 @@ macro_rules! bad {
 }
 
 bad!(
+    mean_not_power_of_two,
+    table_wrong_size,
+    reshape_count,
+    transpose_perm,
+    add_shapes,
+    lookup_duplicate_pair,
+    v2_op_in_v1,
+    tensor_in_v1,
     invalid_json,
     truncated,
     not_an_object,
