@@ -103,7 +103,7 @@ fn node_cost(g: &Dfg, v: crate::ir::dfg::ValueId) -> (u64, u64, u64, usize, usiz
             }
             cost
         }
-        Op::Table { t, .. } => (rom_luts(g.table(*t)), 0, 0, 0, 1),
+        Op::Table { t, .. } => (table_luts(g, v, g.table(*t)), 0, 0, 0, 1),
         // Compare on the carry chain, then one mux LUT per result bit.
         Op::Max { .. } => (2 * w, 0, w.div_ceil(8), 0, 1),
         Op::Mul { a, b } => {
@@ -123,29 +123,24 @@ fn node_cost(g: &Dfg, v: crate::ir::dfg::ValueId) -> (u64, u64, u64, usize, usiz
     }
 }
 
-/// LUTs of a ROM built from logic: one LUT6 per non-constant output bit up to 6 address bits, and
-/// `2^(bits-6)` (with MUXF7/F8) per bit beyond. A bit that depends on fewer address bits may cost less
-/// after synthesis; this is the upper figure.
-pub fn rom_luts(r: &crate::ir::dfg::Rom) -> u64 {
-    let w = r
-        .entries
+/// LUTs of a lookup node's own ROM columns: one LUT6 per column that is neither constant nor an
+/// address bit nor paired into a LUT6_2 by `pack-luts` (those are counted once per pair, see
+/// [`build`]), times `2^(bits-6)` (with MUXF7/F8) beyond 6 address bits. Synthesis may merge columns
+/// that depend on fewer address bits further; this is the upper figure.
+fn table_luts(g: &Dfg, v: crate::ir::dfg::ValueId, r: &crate::ir::dfg::Rom) -> u64 {
+    let w = g.node(v).iv.fixed_type().width;
+    let packed: std::collections::HashSet<u32> = g
+        .packed
         .iter()
-        .map(|&e| {
-            128 - if e < 0 {
-                (!e).leading_zeros()
-            } else {
-                e.leading_zeros()
-            } + 1
-        })
-        .max()
-        .unwrap_or(1);
-    let varying = (0..w)
-        .filter(|&b| {
-            let first = (r.entries[0] >> b) & 1;
-            r.entries.iter().any(|&e| (e >> b) & 1 != first)
-        })
+        .flat_map(|p| p.users.iter())
+        .filter(|u| u.0 == v)
+        .map(|u| u.1)
+        .collect();
+    let own = (0..w)
+        .filter(|b| !packed.contains(b))
+        .filter(|&b| !crate::passes::pack_luts::trivial(&crate::passes::pack_luts::column(g, v, b)))
         .count() as u64;
-    varying << r.bits.saturating_sub(6)
+    own << r.bits.saturating_sub(6)
 }
 
 /// Build the report of a compiled graph.
@@ -161,6 +156,12 @@ pub fn build(g: &Dfg, part: &'static Part, clock_ns: f64) -> Report {
             ..Default::default()
         })
         .collect();
+    // A LUT6_2 pair counts once, in the layer of its first user.
+    for p in &g.packed {
+        if let Some(&(v, _, _)) = p.users.first() {
+            layers[g.node(v).layer.0 as usize].lut += 1;
+        }
+    }
     for v in g.ids() {
         let n = g.node(v);
         let f = &mut layers[n.layer.0 as usize];

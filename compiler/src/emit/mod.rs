@@ -20,6 +20,11 @@ pub const VALID_PIPE_SOURCE: &str = include_str!("../../../rtl-lib/fastml_valid_
 /// The ternary adder (LUT6_2 + CARRY8 primitives of UltraScale+), written when the design uses one.
 pub const ADD3_NAME: &str = "fastml_add3";
 pub const ADD3_SOURCE: &str = include_str!("../../../rtl-lib/fastml_add3.v");
+/// Two ROM columns in one LUT6_2 (`pack-luts`), written when the design pairs any.
+pub const LUT2_NAME: &str = "fastml_lut2";
+pub const LUT2_SOURCE: &str = include_str!("../../../rtl-lib/fastml_lut2.v");
+/// Its fast simulation model (same module name and parameter, plain INIT indexing).
+pub const LUT2_MODEL_FILE: &str = "sim/fastml_lut2_model.v";
 /// Behavioural models of the two primitives for simulators without the vendor library (Verilator);
 /// written under `sim/` so a synthesis flow that reads `rtl/*.v` never picks them up.
 /// `sim/fastml_add3_model.v` is a fast model of the whole ternary adder (same module name, same
@@ -47,13 +52,14 @@ pub fn simulation_files(files: &[VerilogFile], netlist: bool) -> Vec<&VerilogFil
     files
         .iter()
         .filter(|f| {
-            let model = f.file_name == ADD3_MODEL_FILE;
+            let model = f.file_name == ADD3_MODEL_FILE || f.file_name == LUT2_MODEL_FILE;
             let primitive = f.file_name.starts_with("sim/") && !model;
-            let add3 = f.file_name == format!("{ADD3_NAME}.v");
+            let modelled =
+                f.file_name == format!("{ADD3_NAME}.v") || f.file_name == format!("{LUT2_NAME}.v");
             if netlist {
                 !model
             } else {
-                !primitive && !add3
+                !primitive && !modelled
             }
         })
         .collect()
@@ -158,6 +164,10 @@ struct Emitter<'a> {
     regs: Vec<(String, Expr)>,
     /// ROM columns already declared (`rom{t}_b{k}`), shared by every lookup of the same ROM.
     params: std::collections::HashSet<String>,
+    /// `pack-luts`' pairing: (table node, bit) -> (LUT6_2, whether it is the O6 output).
+    packed_of: HashMap<(ValueId, u32), (usize, bool)>,
+    /// Packed LUTs already instantiated.
+    luts_done: std::collections::HashSet<usize>,
 }
 
 fn width_of(iv: &Interval) -> u32 {
@@ -340,7 +350,7 @@ impl<'a> Emitter<'a> {
                 self.assign(&name, e);
             }
             Op::Quant { a, q } => self.quant(v, &name, w, *a, q),
-            Op::Table { a, t } => self.table(&name, w, *a, *t),
+            Op::Table { a, t } => self.table(v, &name, w, *a, *t),
             Op::Max { a, b } => {
                 // The sign of `a - b` (both aligned and sign-extended one bit beyond their union)
                 // selects the larger; the selected value is the maximum, so it fits `w` bits.
@@ -471,7 +481,7 @@ impl<'a> Emitter<'a> {
     /// indexed by the address. Synthesis maps a column on up to 6 address bits to exactly one LUT6 (its
     /// INIT is the column) and wider ones to LUT6s with MUXF7/F8; no memory inference is involved, so
     /// the result does not depend on a tool's ROM heuristics.
-    fn table(&mut self, name: &str, w: u32, a: ValueId, t: crate::ir::dfg::TableId) {
+    fn table(&mut self, v: ValueId, name: &str, w: u32, a: ValueId, t: crate::ir::dfg::TableId) {
         self.declare(name, w, false);
         let rom = self.g.table(t).clone();
         let frac = self.g.node(a).iv.frac;
@@ -484,12 +494,58 @@ impl<'a> Emitter<'a> {
         // Output bits, most significant first; the entries are at the node's binary point.
         let mut parts = Vec::with_capacity(w as usize);
         for b in (0..w).rev() {
-            let col: Vec<bool> = rom.entries.iter().map(|&e| (e >> b) & 1 == 1).collect();
+            let col = crate::passes::pack_luts::column(self.g, v, b);
             if col.iter().all(|&x| x == col[0]) {
                 parts.push(Expr::Const {
                     width: 1,
                     bits: col[0] as u128,
                 });
+                continue;
+            }
+            // A column equal to an address bit is that bit (no LUT).
+            if let Some(k) = (0..rom.bits).find(|&k| {
+                col.iter()
+                    .enumerate()
+                    .all(|(a, &c)| c == ((a >> k) & 1 == 1))
+            }) {
+                parts.push(Expr::Bit(addr.clone(), k));
+                continue;
+            }
+            if let Some(&(lut, o6)) = self.packed_of.get(&(v, b)) {
+                let (n6, n5) = (format!("plut{lut}_o6"), format!("plut{lut}_o5"));
+                if self.luts_done.insert(lut) {
+                    let p = &self.g.packed[lut];
+                    let init =
+                        p.o5.iter()
+                            .chain(&p.o6)
+                            .enumerate()
+                            .fold(0u64, |acc, (k, &bit)| acc | ((bit as u64) << k));
+                    self.declare(&n6, 1, false);
+                    self.declare(&n5, 1, false);
+                    self.mark(&n6, 0, 0);
+                    self.mark(&n5, 0, 0);
+                    let a5 = self.fit(
+                        &View {
+                            name: addr.clone(),
+                            width: rom.bits,
+                            signed: false,
+                            offset: 0,
+                        },
+                        crate::passes::pack_luts::MAX_BITS,
+                        0,
+                    );
+                    self.items.push(Item::Instance {
+                        module: LUT2_NAME.into(),
+                        name: format!("plut{lut}"),
+                        params: vec![("INIT".into(), format!("64'h{init:016x}"))],
+                        ports: vec![
+                            ("a".into(), a5),
+                            ("o6".into(), Expr::Ref(n6.clone())),
+                            ("o5".into(), Expr::Ref(n5.clone())),
+                        ],
+                    });
+                }
+                parts.push(Expr::Ref(if o6 { n6 } else { n5 }));
                 continue;
             }
             let pname = format!("rom{}_b{b}", t.0);
@@ -665,6 +721,13 @@ pub fn emit(g: &Dfg, header: &[String]) -> Vec<VerilogFile> {
         used: HashMap::new(),
         regs: Vec::new(),
         params: Default::default(),
+        packed_of: g
+            .packed
+            .iter()
+            .enumerate()
+            .flat_map(|(k, p)| p.users.iter().map(move |&(v, b, o6)| ((v, b), (k, o6))))
+            .collect(),
+        luts_done: Default::default(),
     };
     em.used
         .insert("in_data".into(), vec![false; layout.in_width as usize]);
@@ -759,17 +822,40 @@ pub fn emit(g: &Dfg, header: &[String]) -> Vec<VerilogFile> {
             text: VALID_PIPE_SOURCE.to_string(),
         },
     ];
-    if g.ids().any(|v| matches!(g.node(v).op, Op::Add3 { .. })) {
+    let add3 = g.ids().any(|v| matches!(g.node(v).op, Op::Add3 { .. }));
+    let lut2 = !g.packed.is_empty();
+    if add3 {
         files.push(VerilogFile {
             file_name: format!("{ADD3_NAME}.v"),
             text: ADD3_SOURCE.to_string(),
         });
+    }
+    if lut2 {
+        files.push(VerilogFile {
+            file_name: format!("{LUT2_NAME}.v"),
+            text: LUT2_SOURCE.to_string(),
+        });
+    }
+    if add3 || lut2 {
         for (file, text) in SIM_MODELS {
-            files.push(VerilogFile {
-                file_name: file.to_string(),
-                text: text.to_string(),
-            });
+            let needed = match file {
+                ADD3_MODEL_FILE => add3,
+                "sim/CARRY8.v" => add3,
+                _ => true,
+            };
+            if needed {
+                files.push(VerilogFile {
+                    file_name: file.to_string(),
+                    text: text.to_string(),
+                });
+            }
         }
+    }
+    if lut2 {
+        files.push(VerilogFile {
+            file_name: LUT2_MODEL_FILE.to_string(),
+            text: include_str!("../../../rtl-lib/sim/fastml_lut2_model.v").to_string(),
+        });
     }
     files
 }

@@ -62,6 +62,16 @@ impl Rom {
     }
 }
 
+/// Two ROM columns in one LUT6_2 (set by `pack-luts`): two functions of the same address of at most 5
+/// bits, `o6` and `o5` (one entry per address value, 32 each; a narrower address leaves the upper
+/// entries unused). Every listed `(table node, output bit, is_o6)` reads its bit from this LUT.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PackedLut {
+    pub o6: Vec<bool>,
+    pub o5: Vec<bool>,
+    pub users: Vec<(ValueId, u32, bool)>,
+}
+
 /// One operand of an addition: `±(src · 2^shift)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Term {
@@ -386,6 +396,9 @@ pub struct Dfg {
     pub model_name: String,
     /// The ROMs [`Op::Table`] nodes read, deduplicated by content ([`Dfg::intern_table`]).
     pub tables: Vec<Rom>,
+    /// Set by `pack-luts` (the last pass): ROM columns paired into LUT6_2s. Any pass that renumbers
+    /// nodes starts from an empty list ([`Dfg::empty_like`]).
+    pub packed: Vec<PackedLut>,
 }
 
 impl Dfg {
@@ -490,6 +503,7 @@ impl Dfg {
             top: self.top.clone(),
             model_name: self.model_name.clone(),
             tables: self.tables.clone(),
+            packed: Vec::new(),
         }
     }
 

@@ -198,6 +198,33 @@ pub fn verify_dfg(g: &Dfg) -> Result<(), String> {
             }
         }
     }
+    // LUT6_2 pairs (`pack-luts`): every user is a lookup on the pair's one address of at most 5 bits,
+    // and its ROM column is exactly the LUT output it reads.
+    for (k, p) in g.packed.iter().enumerate() {
+        let mut addr = None;
+        for &(v, bit, o6) in &p.users {
+            if v.index() >= g.graph.node_count() {
+                return Err(format!("LUT pair {k} names {v}, which does not exist"));
+            }
+            let Op::Table { a, t } = g.node(v).op else {
+                return Err(format!("LUT pair {k} names {v}, which is not a lookup"));
+            };
+            let rom = g.table(t);
+            let key = (a, rom.addr_frac, rom.bits);
+            if *addr.get_or_insert(key) != key || rom.bits > 5 {
+                return Err(format!("LUT pair {k}: {v} reads another address"));
+            }
+            let col = if o6 { &p.o6 } else { &p.o5 };
+            let same = rom
+                .entries
+                .iter()
+                .enumerate()
+                .all(|(a, &e)| col.get(a).copied() == Some((e >> bit) & 1 == 1));
+            if !same || p.o6.len() != 32 || p.o5.len() != 32 {
+                return Err(format!("LUT pair {k}: bit {bit} of {v} is not its column"));
+            }
+        }
+    }
     in_ports.sort();
     out_ports.sort();
     if in_ports != (0..g.inputs.len() as u32).collect::<Vec<_>>() {

@@ -6,9 +6,10 @@
 //! saturation logic or the first ROM of `u` then disappear (dead code removes them unless something
 //! else reads them).
 //!
-//! It rewrites only where the new ROM is no larger than the old one or fits one LUT6 (at most 6 address
-//! bits): a ROM column costs one LUT6 up to 6 bits and doubles with each bit beyond, while a shared
-//! rounding adder serves every table that reads it. Values never change: the new ROM's entries are the
+//! It rewrites only where the new ROM is no larger than the old one or still fits its LUTs: a ROM
+//! column costs one LUT6 up to 6 address bits and doubles with each bit beyond, two columns of at most 5
+//! bits share one LUT6_2 (`pack-luts`), and a shared rounding adder serves every table that reads it; so
+//! the limit is 5 bits while pairing is on and the folded operation has other readers, else 6. Values never change: the new ROM's entries are the
 //! composed function evaluated through the golden rule of each op (`golden::eval_op`), and the pass test
 //! compares golden models before and after.
 
@@ -31,7 +32,7 @@ impl DfgPass for AbsorbIntoTable {
     fn doc(&self) -> &'static str {
         "fold a quantiser, ReLU, scale or lookup between a narrow value and a ROM into the ROM"
     }
-    fn run(&self, g: &mut Dfg, _cx: &PassContext) -> Result<()> {
+    fn run(&self, g: &mut Dfg, cx: &PassContext) -> Result<()> {
         // Rebuild in id order through the simplifying constructor, so every interval after a rewritten
         // lookup is recomputed (a folded ROM can be tighter than the old one) and a lookup that became
         // constant folds. A chain `T(q(relu(s)))` folds step by step at its table.
@@ -40,9 +41,13 @@ impl DfgPass for AbsorbIntoTable {
         for v in g.ids() {
             let n = g.node(v);
             let mut op = n.op.map_operands(|s| map[s.index()]);
-            while let Some((src, rom)) = absorbed(&out, &op) {
+            // Whether the unary operand serves only this lookup (then folding it saves its hardware
+            // outright, instead of sharing it).
+            let mut private = matches!(n.op, Op::Table { a, .. } if g.users(a).len() == 1);
+            while let Some((src, rom)) = absorbed(&out, &op, cx.cse.ternary, private) {
                 let t = out.intern_table(rom);
                 op = Op::Table { a: src, t };
+                private = false;
             }
             map.push(add_simplified(&mut out, op, n.layer)?);
         }
@@ -53,7 +58,7 @@ impl DfgPass for AbsorbIntoTable {
 }
 
 /// The operand and ROM that replace a table op's unary operand, if that is worth it.
-fn absorbed(g: &Dfg, op: &Op) -> Option<(ValueId, Rom)> {
+fn absorbed(g: &Dfg, op: &Op, packing: bool, private: bool) -> Option<(ValueId, Rom)> {
     let Op::Table { a: u, t } = *op else {
         return None;
     };
@@ -96,7 +101,15 @@ fn absorbed(g: &Dfg, op: &Op) -> Option<(ValueId, Rom)> {
         .rev()
         .find(|&d| depends_only_on(d, width + 1 - d.min(width)))?;
     let n = (1..=width + 1 - d).find(|&n| depends_only_on(d, n))?;
-    if n > old.bits.max(6) || n > 24 {
+    // Worth it when the ROM does not grow, or still fits its LUTs: 5 address bits while LUT6_2 pairs
+    // are in use (`pack-luts`: two columns per LUT), 6 otherwise or when the folded operation serves
+    // only this ROM (its adder or logic then disappears).
+    let fits = if packing && !private {
+        crate::passes::pack_luts::MAX_BITS
+    } else {
+        6
+    };
+    if n > old.bits.max(fits) || n > 24 {
         return None;
     }
     let mask = (1i128 << n) - 1;

@@ -27,6 +27,7 @@ pub const RESERVED: &[&str] = &[
     // The ternary adder's library module and the primitives it instantiates (a top module of the
     // same name would overwrite its file or replace the primitive).
     "fastml_add3",
+    "fastml_lut2",
     "LUT6_2",
     "CARRY8",
 ];

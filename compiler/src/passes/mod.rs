@@ -13,6 +13,7 @@ pub mod infer_ranges;
 pub mod insert_registers;
 pub mod legalize_names;
 pub mod lower_cmvm;
+pub mod pack_luts;
 pub mod prune_zero_weights;
 
 use crate::diag::{Diagnostic, Result};
@@ -83,6 +84,7 @@ pub fn dfg_finish_pipeline() -> Vec<Box<dyn DfgPass>> {
         Box::new(crate::schedule::retime::Retime),
         Box::new(insert_registers::InsertRegisters),
         Box::new(legalize_names::LegalizeNames),
+        Box::new(pack_luts::PackLuts),
     ]
 }
 
