@@ -79,10 +79,12 @@ pub fn context(opts: &Options) -> Result<PassContext> {
 pub fn lower(model: &LayerGraph, cx: &PassContext) -> Result<(LayerGraph, Dfg)> {
     let mut layers = model.clone();
     passes::run_layer_passes(&mut layers, &passes::layer_pipeline(), cx)?;
-    let dfg = passes::lower_cmvm::lower(&layers, cx)?;
-    if cx.verify {
-        passes::verify_dfg(&dfg, cx).map_err(|e| diag::Diagnostic::bug("lower-cmvm", e))?;
-    }
+    let dfg = passes::run_lowering(
+        passes::lowering().as_ref(),
+        &layers,
+        cx,
+        &mut passes::cmvm::RecipeCache::default(),
+    )?;
     Ok((layers, dfg))
 }
 
@@ -107,10 +109,7 @@ pub fn compile(model: &LayerGraph, opts: &Options) -> Result<Design> {
             FinalSums::Ternary(s) => (true, Some(s)),
         };
         cache.sums = sums.iter().copied().collect();
-        let mut dfg = passes::lower_cmvm::lower_with(&layers, &c, &mut cache)?;
-        if c.verify {
-            passes::verify_dfg(&dfg, &c).map_err(|e| diag::Diagnostic::bug("lower-cmvm", e))?;
-        }
+        let mut dfg = passes::run_lowering(passes::lowering().as_ref(), &layers, &c, &mut cache)?;
         passes::run_dfg_passes(&mut dfg, &passes::dfg_schedule_pipeline(), &c)?;
         Ok(dfg)
     };
@@ -127,7 +126,7 @@ pub fn compile(model: &LayerGraph, opts: &Options) -> Result<Design> {
                 let mut adders = vec![0usize; tight.layers.len()];
                 for v in tight.ids() {
                     let n = tight.node(v);
-                    if matches!(n.op.kind(), "add" | "add3") {
+                    if matches!(n.op, ir::dfg::Op::Add { .. } | ir::dfg::Op::Add3 { .. }) {
                         adders[n.layer.0 as usize] += 1;
                     }
                 }

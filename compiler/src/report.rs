@@ -150,7 +150,7 @@ pub fn build(g: &Dfg, part: &'static Part, clock_ns: f64) -> Report {
         .iter()
         .map(|l| LayerFigures {
             name: l.name.clone(),
-            kind: l.kind.clone(),
+            kind: l.kind.to_string(),
             min_width: u32::MAX,
             first_stage: u32::MAX,
             ..Default::default()

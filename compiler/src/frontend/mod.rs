@@ -673,7 +673,9 @@ impl<'a> Parser<'a> {
         dims.iter()
             .map(|d| match d {
                 Some(d) => Ok(*d),
-                None if known > 0 && len as u64 % known == 0 => Ok((len as u64 / known) as u32),
+                None if known > 0 && (len as u64).is_multiple_of(known) => {
+                    Ok((len as u64 / known) as u32)
+                }
                 None => Err(self.err(
                     path,
                     format!("no dimension makes {len} elements from the others"),

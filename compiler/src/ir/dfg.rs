@@ -370,8 +370,8 @@ pub struct Node {
 pub struct LayerInfo {
     /// The model's own name for the layer (any string; never printed into Verilog unlegalised).
     pub name: String,
-    /// The model.json op it came from ("Dense", "ReLU", ...).
-    pub kind: String,
+    /// The model.json op it came from.
+    pub kind: crate::ir::layer::LayerKind,
     /// Its place in model.json (`nodes[k]`).
     pub path: String,
 }

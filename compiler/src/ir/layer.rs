@@ -168,23 +168,73 @@ pub enum LayerOp {
     },
 }
 
-impl LayerOp {
-    pub fn kind(&self) -> &'static str {
+/// The kind of a layer, without its data: what reports, names and the layer table print, and what
+/// code compares instead of strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LayerKind {
+    Input,
+    Dense,
+    BatchNorm,
+    Relu,
+    Quantize,
+    Output,
+    Add,
+    Reduce,
+    Reshape,
+    Transpose,
+    Concat,
+    Table,
+    LookupDense,
+}
+
+impl LayerKind {
+    /// The model.json spelling.
+    pub fn name(self) -> &'static str {
         match self {
-            LayerOp::Input { .. } => "Input",
-            LayerOp::Dense { .. } => "Dense",
-            LayerOp::BatchNorm { .. } => "BatchNorm",
-            LayerOp::Relu => "ReLU",
-            LayerOp::Quantize { .. } => "Quantize",
-            LayerOp::Output => "Output",
-            LayerOp::Add => "Add",
-            LayerOp::Reduce { .. } => "Reduce",
-            LayerOp::Reshape => "Reshape",
-            LayerOp::Transpose { .. } => "Transpose",
-            LayerOp::Concat { .. } => "Concat",
-            LayerOp::Table { .. } => "Table",
-            LayerOp::LookupDense { .. } => "LookupDense",
+            LayerKind::Input => "Input",
+            LayerKind::Dense => "Dense",
+            LayerKind::BatchNorm => "BatchNorm",
+            LayerKind::Relu => "ReLU",
+            LayerKind::Quantize => "Quantize",
+            LayerKind::Output => "Output",
+            LayerKind::Add => "Add",
+            LayerKind::Reduce => "Reduce",
+            LayerKind::Reshape => "Reshape",
+            LayerKind::Transpose => "Transpose",
+            LayerKind::Concat => "Concat",
+            LayerKind::Table => "Table",
+            LayerKind::LookupDense => "LookupDense",
         }
+    }
+}
+
+impl std::fmt::Display for LayerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl LayerOp {
+    pub fn layer_kind(&self) -> LayerKind {
+        match self {
+            LayerOp::Input { .. } => LayerKind::Input,
+            LayerOp::Dense { .. } => LayerKind::Dense,
+            LayerOp::BatchNorm { .. } => LayerKind::BatchNorm,
+            LayerOp::Relu => LayerKind::Relu,
+            LayerOp::Quantize { .. } => LayerKind::Quantize,
+            LayerOp::Output => LayerKind::Output,
+            LayerOp::Add => LayerKind::Add,
+            LayerOp::Reduce { .. } => LayerKind::Reduce,
+            LayerOp::Reshape => LayerKind::Reshape,
+            LayerOp::Transpose { .. } => LayerKind::Transpose,
+            LayerOp::Concat { .. } => LayerKind::Concat,
+            LayerOp::Table { .. } => LayerKind::Table,
+            LayerOp::LookupDense { .. } => LayerKind::LookupDense,
+        }
+    }
+    /// The model.json spelling of the op.
+    pub fn kind(&self) -> &'static str {
+        self.layer_kind().name()
     }
 }
 

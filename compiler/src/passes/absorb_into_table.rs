@@ -43,17 +43,50 @@ impl DfgPass for AbsorbIntoTable {
             let mut op = n.op.map_operands(|s| map[s.index()]);
             // Whether the unary operand serves only this lookup (then folding it saves its hardware
             // outright, instead of sharing it).
-            let mut private = matches!(n.op, Op::Table { a, .. } if g.users(a).len() == 1);
-            while let Some((src, rom)) = absorbed(&out, &op, cx.cse.ternary, private) {
+            // Step k of the chain folds the k-th unary node below the table; it is private when it
+            // and every node above it have a single reader in the original graph.
+            let mut private = Vec::new();
+            if let Op::Table { a, .. } = n.op {
+                let mut u = a;
+                let mut all = true;
+                while let Some(next) = unary_operand(g, u) {
+                    all &= g.users(u).len() == 1;
+                    private.push(all);
+                    u = next;
+                }
+            }
+            let mut step = 0;
+            while let Some((src, rom)) = absorbed(
+                &out,
+                &op,
+                cx.cse.ternary,
+                private.get(step).copied().unwrap_or(false),
+            ) {
                 let t = out.intern_table(rom);
                 op = Op::Table { a: src, t };
-                private = false;
+                step += 1;
             }
             map.push(add_simplified(&mut out, op, n.layer)?);
         }
         compact_tables(&mut out);
         *g = out;
         Ok(())
+    }
+}
+
+/// The operand of a unary node the pass can fold (`None` for any other node).
+fn unary_operand(g: &Dfg, u: ValueId) -> Option<ValueId> {
+    match &g.node(u).op {
+        Op::Quant { a, .. } | Op::Relu { a } | Op::Table { a, .. } => Some(*a),
+        Op::Scale { a } => Some(a.src),
+        Op::Input { .. }
+        | Op::Const { .. }
+        | Op::Add { .. }
+        | Op::Add3 { .. }
+        | Op::Max { .. }
+        | Op::Mul { .. }
+        | Op::Reg { .. }
+        | Op::Output { .. } => None,
     }
 }
 
@@ -64,18 +97,7 @@ fn absorbed(g: &Dfg, op: &Op, packing: bool, private: bool) -> Option<(ValueId, 
     };
     let old = g.table(t);
     let un = g.node(u);
-    let s = match &un.op {
-        Op::Quant { a, .. } | Op::Relu { a } | Op::Table { a, .. } => *a,
-        Op::Scale { a } => a.src,
-        Op::Input { .. }
-        | Op::Const { .. }
-        | Op::Add { .. }
-        | Op::Add3 { .. }
-        | Op::Max { .. }
-        | Op::Mul { .. }
-        | Op::Reg { .. }
-        | Op::Output { .. } => return None,
-    };
+    let s = unary_operand(g, u)?;
     let si = g.node(s).iv;
     let count = si.hi.checked_sub(si.lo)?.checked_add(1)?;
     if count > MAX_DOMAIN {

@@ -34,6 +34,26 @@ pub fn csd(m: i128) -> Vec<(u32, bool)> {
     digits
 }
 
+/// The `lower-cmvm` pass object (see [`super::LoweringPass`]).
+pub struct LowerCmvm;
+
+impl super::LoweringPass for LowerCmvm {
+    fn name(&self) -> &'static str {
+        "lower-cmvm"
+    }
+    fn doc(&self) -> &'static str {
+        "lower the layer IR to scalar operations: CSD shift-add graphs, lookups, sums, wiring"
+    }
+    fn run(
+        &self,
+        g: &LayerGraph,
+        cx: &PassContext,
+        cache: &mut super::cmvm::RecipeCache,
+    ) -> Result<Dfg> {
+        lower_with(g, cx, cache)
+    }
+}
+
 /// Lower the (already layer-optimised) model to a dataflow graph.
 pub fn lower(g: &LayerGraph, cx: &PassContext) -> Result<Dfg> {
     lower_with(g, cx, &mut super::cmvm::RecipeCache::default())
@@ -59,7 +79,7 @@ pub fn lower_with(
         let tag = LayerTag(dfg.layers.len() as u32);
         dfg.layers.push(LayerInfo {
             name: layer.name.clone(),
-            kind: layer.op.kind().to_string(),
+            kind: layer.op.layer_kind(),
             path: layer.path.clone(),
         });
         let xs: Vec<&Vec<ValueId>> = layer

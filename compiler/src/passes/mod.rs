@@ -1,6 +1,7 @@
 //! The pass manager: typed passes with names and doc lines, explicit pipelines, and the verifier after
 //! every pass (always in debug builds and tests, on request in release), naming the pass that broke an
-//! invariant. Pass order lives in [`layer_pipeline`] and [`dfg_pipeline`], nowhere else.
+//! invariant. Pass order lives here, nowhere else: [`layer_pipeline`], then [`lowering`], then
+//! [`dfg_schedule_pipeline`] and [`dfg_finish_pipeline`] (together [`dfg_pipeline`]).
 
 pub mod absorb_into_table;
 pub mod cmvm;
@@ -46,6 +47,34 @@ pub trait DfgPass {
     fn name(&self) -> &'static str;
     fn doc(&self) -> &'static str;
     fn run(&self, g: &mut Dfg, cx: &PassContext) -> Result<()>;
+}
+
+/// The pass between the two IRs: it reads the layer IR and builds the dataflow IR. The adder-graph
+/// search's results are kept in `cache` across lowerings of the same model (the ternary search lowers
+/// several times).
+pub trait LoweringPass {
+    fn name(&self) -> &'static str;
+    fn doc(&self) -> &'static str;
+    fn run(&self, g: &LayerGraph, cx: &PassContext, cache: &mut cmvm::RecipeCache) -> Result<Dfg>;
+}
+
+/// The lowering, in its place between [`layer_pipeline`] and [`dfg_schedule_pipeline`].
+pub fn lowering() -> Box<dyn LoweringPass> {
+    Box::new(lower_cmvm::LowerCmvm)
+}
+
+/// Run the lowering, verifying its result like any other pass.
+pub fn run_lowering(
+    p: &dyn LoweringPass,
+    g: &LayerGraph,
+    cx: &PassContext,
+    cache: &mut cmvm::RecipeCache,
+) -> Result<Dfg> {
+    let d = p.run(g, cx, cache)?;
+    if cx.verify {
+        verify_dfg(&d, cx).map_err(|e| Diagnostic::bug(p.name(), e))?;
+    }
+    Ok(d)
 }
 
 /// Layer-level passes, in order.

@@ -17,6 +17,9 @@ use std::collections::BTreeMap;
 
 pub struct PackLuts;
 
+/// The distinct columns on one address, each with the (table node, bit) pairs that read it.
+type Columns = Vec<(Vec<bool>, Vec<(ValueId, u32)>)>;
+
 /// Widest address a LUT6_2 pair can share.
 pub const MAX_BITS: u32 = 5;
 
@@ -58,8 +61,7 @@ impl DfgPass for PackLuts {
             return Ok(());
         }
         // Address groups: (operand, addr_frac, bits) -> unique columns with their users.
-        let mut groups: BTreeMap<(ValueId, i32, u32), Vec<(Vec<bool>, Vec<(ValueId, u32)>)>> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<(ValueId, i32, u32), Columns> = BTreeMap::new();
         for v in g.ids() {
             let Op::Table { a, t } = g.node(v).op else {
                 continue;
