@@ -52,7 +52,7 @@ pub struct Report {
 }
 
 /// Estimate (lut, ff, carry, adders, logic) of one node.
-fn node_cost(g: &Dfg, v: crate::ir::dfg::ValueId) -> (u64, u64, u64, usize, usize) {
+pub fn node_cost(g: &Dfg, v: crate::ir::dfg::ValueId) -> (u64, u64, u64, usize, usize) {
     let n = g.node(v);
     let w = n.iv.fixed_type().width as u64;
     let adder = |w: u64| (w, 0u64, w.div_ceil(8));

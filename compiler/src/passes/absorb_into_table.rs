@@ -23,7 +23,7 @@ use std::collections::HashMap;
 pub struct AbsorbIntoTable;
 
 /// Largest operand range (number of mantissas) the pass tabulates.
-const MAX_DOMAIN: i128 = 1 << 16;
+const MAX_DOMAIN: i128 = 1 << 12;
 
 impl DfgPass for AbsorbIntoTable {
     fn name(&self) -> &'static str {

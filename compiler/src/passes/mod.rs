@@ -16,6 +16,7 @@ pub mod legalize_names;
 pub mod lower_cmvm;
 pub mod pack_luts;
 pub mod prune_zero_weights;
+pub mod tabulate_cones;
 
 use crate::diag::{Diagnostic, Result};
 use crate::ir::dfg::Dfg;
@@ -100,6 +101,7 @@ pub fn dfg_schedule_pipeline() -> Vec<Box<dyn DfgPass>> {
     vec![
         Box::new(const_fold::ConstFold),
         Box::new(cse::Cse),
+        Box::new(tabulate_cones::TabulateCones),
         Box::new(absorb_into_table::AbsorbIntoTable),
         Box::new(dead_code::DeadCode),
         Box::new(infer_ranges::InferRanges),
