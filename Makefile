@@ -55,6 +55,7 @@ bench: deps build venv
 	$(CARGO) bench -p fastml-compile --bench compiler
 	bash bench/run.sh
 	bash bench/peers.sh
+	bash bench/families.sh
 	bash bench/estimate.sh
 
 ## refs: regenerate the framework reference outputs in tests/data/refs (creates pinned TensorFlow/JAX
