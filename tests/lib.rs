@@ -9,11 +9,6 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `../shared` beside the repository (reference material).
-pub fn shared() -> PathBuf {
-    repo().join("..").join("shared")
-}
-
 /// A Verilator build cache shared by all tests (builds are keyed by design hash, so sharing is safe
 /// and saves minutes on repeated runs).
 pub fn sim_cache() -> PathBuf {

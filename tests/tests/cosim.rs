@@ -6,7 +6,7 @@
 //! runs live in `make bench`.
 
 use fastml_compile::{cosim, frontend, Options};
-use fastml_tests::{repo, run, shared, shipped_models, sim_cache};
+use fastml_tests::{repo, run, shipped_models, sim_cache};
 use std::path::Path;
 
 const BIN: &str = env!("CARGO_BIN_EXE_fastml-compile-e2e");
@@ -92,7 +92,7 @@ fn jet_tagger_is_bit_exact_on_random_corner_and_real_vectors() {
     let m = repo().join("models/qkeras_3layer/model.json");
     let res = cosim_cli(&m, "30000", &[]);
     assert!(res["scheduled_latency"].as_u64().expect("latency") >= 2);
-    let jets = shared().join("reference/test-hls4ml-backend/data_X_inputs.dat");
+    let jets = repo().join("tests/data/reference/data_X_inputs.dat");
     let res = cosim_cli(&m, jets.to_str().expect("utf-8"), &[]);
     assert_eq!(res["vectors"], 8);
 }

@@ -10,14 +10,14 @@ use fastml_compile::fixed::to_decimal;
 use fastml_compile::golden::eval_layers;
 use fastml_compile::ir::layer::{LayerGraph, LayerOp};
 use fastml_compile::{frontend, Options};
-use fastml_tests::{repo, run, shared};
+use fastml_tests::{repo, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fastml-compile-e2e");
 
 fn jets() -> Vec<Vec<f64>> {
     let text =
-        std::fs::read_to_string(shared().join("reference/test-hls4ml-backend/data_X_inputs.dat"))
-            .expect("../shared/reference is beside the repository");
+        std::fs::read_to_string(repo().join("tests/data/reference/data_X_inputs.dat"))
+            .expect("tests/data/reference/data_X_inputs.dat");
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
@@ -28,28 +28,25 @@ fn jets() -> Vec<Vec<f64>> {
         .collect()
 }
 
-/// The first `rows` rows of a little-endian float32 .npy with shape (N, 5).
+/// The first `rows` rows of QKeras's outputs (`tests/data/reference/y_qkeras_first8.txt`: the first 8
+/// rows of `y_qkeras.npy`, each float32 printed exactly).
 fn npy_rows(rows: usize) -> Vec<Vec<f64>> {
-    let bytes = std::fs::read(shared().join("reference/hls4ml-super/tb_data/y_qkeras.npy"))
-        .expect("y_qkeras.npy");
-    assert_eq!(&bytes[..6], b"\x93NUMPY");
-    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-    let header = String::from_utf8_lossy(&bytes[10..10 + header_len]);
-    assert!(
-        header.contains("'<f4'") && header.contains("False"),
-        "{header}"
-    );
-    let data = &bytes[10 + header_len..];
-    (0..rows)
-        .map(|r| {
-            (0..5)
-                .map(|c| {
-                    let k = (r * 5 + c) * 4;
-                    f32::from_le_bytes([data[k], data[k + 1], data[k + 2], data[k + 3]]) as f64
-                })
+    let text = std::fs::read_to_string(repo().join("tests/data/reference/y_qkeras_first8.txt"))
+        .expect("tests/data/reference/y_qkeras_first8.txt");
+    let out: Vec<Vec<f64>> = text
+        .lines()
+        .take(rows)
+        .map(|l| {
+            l.split_whitespace()
+                .map(|t| t.parse::<f64>().expect("number"))
                 .collect()
         })
-        .collect()
+        .collect();
+    assert_eq!(out.len(), rows);
+    for r in &out {
+        assert!(r.iter().all(|v| (*v as f32) as f64 == *v), "float32 values");
+    }
+    out
 }
 
 fn softmax(z: &[f64]) -> Vec<f64> {
@@ -144,7 +141,7 @@ fn shipped_model_predicts_the_same_classes_as_qkeras() {
 #[test]
 fn predict_command_prints_the_exact_golden_outputs() {
     let dir = tempfile::tempdir().expect("temp");
-    let input = shared().join("reference/test-hls4ml-backend/data_X_inputs.dat");
+    let input = repo().join("tests/data/reference/data_X_inputs.dat");
     let model_path = repo().join("models/qkeras_3layer/model.json");
     let predict = |extra: &[&str]| {
         let mut args = vec![
