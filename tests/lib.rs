@@ -135,3 +135,42 @@ pub fn shipped_models() -> Vec<PathBuf> {
     }
     out
 }
+
+/// Compile `model` with the command line `bin` and co-simulate it (`vectors`: a count, or a file of real
+/// vectors), with the shared build cache; asserts 0 mismatches and the scheduled latency, and returns
+/// `cosim/results.json`.
+pub fn cosim_cli(bin: &str, model: &Path, vectors: &str, extra: &[&str]) -> serde_json::Value {
+    let out = tempfile::tempdir().expect("temp");
+    let cache = sim_cache();
+    let mut args = vec![
+        model.to_str().expect("utf-8"),
+        "-o",
+        out.path().to_str().expect("utf-8"),
+        "-q",
+        "--cache-dir",
+        cache.to_str().expect("utf-8"),
+    ];
+    if vectors.parse::<usize>().is_ok() {
+        args.extend_from_slice(&["--cosim", vectors]);
+    } else {
+        args.extend_from_slice(&["--cosim-input", vectors]);
+    }
+    args.extend_from_slice(extra);
+    let r = run(bin, &args, &repo());
+    assert_eq!(r.code, 0, "{}: {}{}", model.display(), r.stdout, r.stderr);
+    let res: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("cosim/results.json")).expect("results.json"),
+    )
+    .expect("json");
+    assert_eq!(res["mismatches"], 0, "{}: {res}", model.display());
+    assert_eq!(
+        res["measured_latency_min"], res["scheduled_latency"],
+        "{res}"
+    );
+    assert_eq!(
+        res["measured_latency_max"], res["scheduled_latency"],
+        "{res}"
+    );
+    assert_eq!(res["passed"], true);
+    res
+}

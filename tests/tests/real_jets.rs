@@ -15,9 +15,8 @@ use fastml_tests::{repo, run};
 const BIN: &str = env!("CARGO_BIN_EXE_fastml-compile-e2e");
 
 fn jets() -> Vec<Vec<f64>> {
-    let text =
-        std::fs::read_to_string(repo().join("tests/data/reference/data_X_inputs.dat"))
-            .expect("tests/data/reference/data_X_inputs.dat");
+    let text = std::fs::read_to_string(repo().join("tests/data/reference/data_X_inputs.dat"))
+        .expect("tests/data/reference/data_X_inputs.dat");
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
