@@ -38,7 +38,7 @@ pub fn run(bin: &str, args: &[&str], cwd: &Path) -> Run {
 }
 
 /// The library modules the compiler writes beside the top module (from `rtl-lib/`).
-pub const LIBRARY_FILES: [&str; 2] = ["fastml_valid_pipe.v", "fastml_add3.v"];
+pub const LIBRARY_FILES: [&str; 3] = ["fastml_valid_pipe.v", "fastml_add3.v", "fastml_lut2.v"];
 
 /// The top module's name in an `rtl/` folder (the file that is not a library module).
 pub fn top_of(rtl: &Path) -> String {
@@ -70,13 +70,19 @@ pub fn lint(rtl: &Path) -> Result<(), String> {
     let sim = rtl.join("sim");
     let mut runs = vec![files.clone()];
     if sim.exists() {
-        runs[0].extend([sim.join("LUT6_2.v"), sim.join("CARRY8.v")]);
-        let mut with_model: Vec<PathBuf> = files
-            .iter()
-            .filter(|f| !f.ends_with("fastml_add3.v"))
-            .cloned()
-            .collect();
-        with_model.push(sim.join("fastml_add3_model.v"));
+        // The netlist: the primitives' models beside the library modules.
+        for p in ["LUT6_2.v", "CARRY8.v"] {
+            if sim.join(p).exists() {
+                runs[0].push(sim.join(p));
+            }
+        }
+        // The fast models in place of the library modules that have one.
+        let mut with_model: Vec<PathBuf> = Vec::new();
+        for f in &files {
+            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let model = sim.join(name.replace(".v", "_model.v"));
+            with_model.push(if model.exists() { model } else { f.clone() });
+        }
         runs.push(with_model);
     }
     for run_files in &runs {

@@ -46,10 +46,11 @@ impl DelayModel {
     pub fn max(&self, width: u32) -> f64 {
         self.adder(width) + self.logic(1)
     }
-    /// A LUT-built product of a `wa`-bit and a `wb`-bit variable: partial products summed by a tree of
-    /// adders as deep as the narrower operand's width needs.
+    /// A LUT-built product of a `wa`-bit and a `wb`-bit variable: the partial products (one per bit of
+    /// the narrower operand, each formed in the first adder's LUTs) summed by a balanced adder tree.
     pub fn mul(&self, wa: u32, wb: u32) -> f64 {
-        let levels = 32 - wa.min(wb).max(1).leading_zeros();
+        let n = wa.min(wb).max(2);
+        let levels = 32 - (n - 1).leading_zeros();
         levels as f64 * self.adder(wa + wb)
     }
     /// `levels` levels of plain LUT logic.

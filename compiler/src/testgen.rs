@@ -216,6 +216,11 @@ pub fn random_model_v2(seed: u64) -> String {
             let name = fresh("res");
             nodes.push(json!({"name": name, "op": "Add", "inputs": [prev, block_in]}));
             prev = name;
+        } else if n == n_in && rng.gen_bool(0.3) {
+            // A product of two variables (attention-style), quantised right after.
+            let name = fresh("mul");
+            nodes.push(json!({"name": name, "op": "Mul", "inputs": [prev, block_in]}));
+            prev = name;
         }
         if rows > 1 && rng.gen_bool(0.3) {
             // Transpose there and back (pure wiring, twice).

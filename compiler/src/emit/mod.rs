@@ -168,6 +168,8 @@ struct Emitter<'a> {
     packed_of: HashMap<(ValueId, u32), (usize, bool)>,
     /// Packed LUTs already instantiated.
     luts_done: std::collections::HashSet<usize>,
+    /// Address wires by (operand, binary point, width) of their slice.
+    addrs: HashMap<(ValueId, i32, u32), String>,
 }
 
 fn width_of(iv: &Interval) -> u32 {
@@ -485,12 +487,22 @@ impl<'a> Emitter<'a> {
         self.declare(name, w, false);
         let rom = self.g.table(t).clone();
         let frac = self.g.node(a).iv.frac;
-        let src = self.view(a);
-        let addr_e = self.fit(&src, rom.bits, rom.addr_frac - frac);
-        let addr = format!("{name}_a");
-        self.declare(&addr, rom.bits, false);
-        self.mark(&addr, 0, rom.bits - 1);
-        self.assign(&addr, addr_e);
+        // One address wire per distinct slice: every lookup on the same bits of the same value reads
+        // it (and a LUT6_2 pair, instantiated by its first reader, serves them all).
+        let key = (a, rom.addr_frac, rom.bits);
+        let addr = match self.addrs.get(&key) {
+            Some(n) => n.clone(),
+            None => {
+                let src = self.view(a);
+                let addr_e = self.fit(&src, rom.bits, rom.addr_frac - frac);
+                let addr = format!("{name}_a");
+                self.declare(&addr, rom.bits, false);
+                self.mark(&addr, 0, rom.bits - 1);
+                self.assign(&addr, addr_e);
+                self.addrs.insert(key, addr.clone());
+                addr
+            }
+        };
         // Output bits, most significant first; the entries are at the node's binary point.
         let mut parts = Vec::with_capacity(w as usize);
         for b in (0..w).rev() {
@@ -728,6 +740,7 @@ pub fn emit(g: &Dfg, header: &[String]) -> Vec<VerilogFile> {
             .flat_map(|(k, p)| p.users.iter().map(move |&(v, b, o6)| ((v, b), (k, o6))))
             .collect(),
         luts_done: Default::default(),
+        addrs: HashMap::new(),
     };
     em.used
         .insert("in_data".into(), vec![false; layout.in_width as usize]);

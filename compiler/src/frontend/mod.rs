@@ -69,6 +69,7 @@ const KINDS_V2: &[&str] = &[
     "Quantize",
     "Output",
     "Add",
+    "Mul",
     "Reduce",
     "Reshape",
     "Transpose",
@@ -233,6 +234,7 @@ impl<'a> Parser<'a> {
             let (lo, hi) = match n.op.as_str() {
                 "Input" => (0, 0),
                 "Add" => (2, usize::MAX),
+                "Mul" => (2, 2),
                 "Concat" => (1, usize::MAX),
                 _ => (1, 1),
             };
@@ -477,6 +479,10 @@ impl<'a> Parser<'a> {
             "Add" => {
                 self.only_fields(obj, &p, &allow(&[]))?;
                 LayerOp::Add
+            }
+            "Mul" => {
+                self.only_fields(obj, &p, &allow(&[]))?;
+                LayerOp::Mul
             }
             "Reduce" => {
                 self.only_fields(obj, &p, &allow(&["axis", "kind"]))?;

@@ -124,6 +124,11 @@ pub fn eval_layers(g: &LayerGraph, input: &[i128]) -> Vec<Const> {
                 }
                 acc
             }
+            LayerOp::Mul => xs[0]
+                .iter()
+                .zip(xs[1].iter())
+                .map(|(a, b)| a.mul(b))
+                .collect(),
             LayerOp::Reduce { axis, kind } => {
                 let x = x.expect("Reduce has an input");
                 reduce_groups(shapes[0], *axis)
@@ -249,6 +254,7 @@ pub fn eval_float(g: &LayerGraph, input: &[f64]) -> Vec<f64> {
                 }
                 acc
             }
+            LayerOp::Mul => xs[0].iter().zip(xs[1].iter()).map(|(a, b)| a * b).collect(),
             LayerOp::Reduce { axis, kind } => {
                 let x = x.expect("Reduce has an input");
                 reduce_groups(shapes[0], *axis)

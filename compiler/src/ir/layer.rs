@@ -148,6 +148,9 @@ pub enum LayerOp {
     Output,
     /// The elementwise sum of two or more inputs of one shape, exact.
     Add,
+    /// The elementwise product of two inputs of one shape, exact (a variable × variable product, as
+    /// attention needs).
+    Mul,
     /// Sum, maximum or mean over one axis, exact; the axis is removed.
     Reduce { axis: u32, kind: ReduceKind },
     /// The same elements in the same order under another shape (wiring only).
@@ -179,6 +182,7 @@ pub enum LayerKind {
     Quantize,
     Output,
     Add,
+    Mul,
     Reduce,
     Reshape,
     Transpose,
@@ -198,6 +202,7 @@ impl LayerKind {
             LayerKind::Quantize => "Quantize",
             LayerKind::Output => "Output",
             LayerKind::Add => "Add",
+            LayerKind::Mul => "Mul",
             LayerKind::Reduce => "Reduce",
             LayerKind::Reshape => "Reshape",
             LayerKind::Transpose => "Transpose",
@@ -224,6 +229,7 @@ impl LayerOp {
             LayerOp::Quantize { .. } => LayerKind::Quantize,
             LayerOp::Output => LayerKind::Output,
             LayerOp::Add => LayerKind::Add,
+            LayerOp::Mul => LayerKind::Mul,
             LayerOp::Reduce { .. } => LayerKind::Reduce,
             LayerOp::Reshape => LayerKind::Reshape,
             LayerOp::Transpose { .. } => LayerKind::Transpose,
@@ -352,6 +358,11 @@ pub fn layer_shape(
             }
             Ok(ins[0].to_vec())
         }
+        LayerOp::Mul => match ins {
+            [a, b] if a == b => Ok(a.to_vec()),
+            [a, b] => Err(format!("Mul's inputs must have one shape: {a:?} and {b:?}")),
+            _ => Err(format!("Mul takes two inputs, found {}", ins.len())),
+        },
         LayerOp::Reduce { axis, kind } => {
             let x = one("Reduce")?;
             let a = *axis as usize;

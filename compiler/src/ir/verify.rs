@@ -56,6 +56,7 @@ pub fn verify_layers(g: &LayerGraph) -> Result<(), String> {
             | LayerOp::Relu
             | LayerOp::Quantize { .. }
             | LayerOp::Add
+            | LayerOp::Mul
             | LayerOp::Reduce { .. }
             | LayerOp::Reshape
             | LayerOp::Transpose { .. }

@@ -191,6 +191,11 @@ pub fn lower_with(
                     .collect();
                 sums(&mut dfg, &groups, 0, tag, cx, cache)?
             }
+            LayerOp::Mul => xs[0]
+                .iter()
+                .zip(xs[1].iter())
+                .map(|(&a, &b)| add_simplified(&mut dfg, Op::Mul { a, b }, tag))
+                .collect::<Result<Vec<_>>>()?,
             LayerOp::Reduce { axis, kind } => {
                 let groups: Vec<Vec<ValueId>> = reduce_groups(shapes[0], *axis)
                     .into_iter()
