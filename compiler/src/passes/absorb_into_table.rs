@@ -23,7 +23,7 @@ use std::collections::HashMap;
 pub struct AbsorbIntoTable;
 
 /// Largest operand range (number of mantissas) the pass tabulates.
-const MAX_DOMAIN: i128 = 1 << 12;
+const MAX_DOMAIN: i128 = 1 << 16;
 
 impl DfgPass for AbsorbIntoTable {
     fn name(&self) -> &'static str {
@@ -38,6 +38,8 @@ impl DfgPass for AbsorbIntoTable {
         // constant folds. A chain `T(q(relu(s)))` folds step by step at its table.
         let mut out = g.empty_like();
         let mut map: Vec<ValueId> = Vec::with_capacity(g.graph.node_count());
+        // Windows of the unary nodes of `out`, computed once for all the tables that read one.
+        let mut windows: HashMap<ValueId, Option<Window>> = HashMap::new();
         for v in g.ids() {
             let n = g.node(v);
             let mut op = n.op.map_operands(|s| map[s.index()]);
@@ -61,6 +63,7 @@ impl DfgPass for AbsorbIntoTable {
                 &op,
                 cx.cse.ternary,
                 private.get(step).copied().unwrap_or(false),
+                &mut windows,
             ) {
                 let t = out.intern_table(rom);
                 op = Op::Table { a: src, t };
@@ -90,39 +93,79 @@ fn unary_operand(g: &Dfg, u: ValueId) -> Option<ValueId> {
     }
 }
 
-/// The operand and ROM that replace a table op's unary operand, if that is worth it.
-fn absorbed(g: &Dfg, op: &Op, packing: bool, private: bool) -> Option<(ValueId, Rom)> {
-    let Op::Table { a: u, t } = *op else {
-        return None;
-    };
-    let old = g.table(t);
-    let un = g.node(u);
+/// The bits of its operand `s` a unary node's result depends on: the result is a function of
+/// `(s >> d) mod 2^n`, with one representative value of `s` for every address it can produce.
+struct Window {
+    s: ValueId,
+    d: u32,
+    n: u32,
+    reps: Vec<Option<i128>>,
+}
+
+/// The window of unary node `u` (`None` if `u` is not unary or its operand takes too many values).
+/// Linear scans only: the result is constant on each run of operand values that agree above bit `d`,
+/// and periodic with period `2^(d+n)` (so on an interval it depends on nothing above).
+fn window(g: &Dfg, u: ValueId) -> Option<Window> {
     let s = unary_operand(g, u)?;
+    let un = g.node(u);
     let si = g.node(s).iv;
     let count = si.hi.checked_sub(si.lo)?.checked_add(1)?;
     if count > MAX_DOMAIN {
         return None;
     }
-    // The composed function on every value `s` can take.
-    let f = |m: i128| -> i128 {
-        let uv = eval_op(g, &un.op, un.iv.frac, |_| m);
-        old.entries[old.address(uv, un.iv.frac)]
-    };
-    let values: Vec<(i128, i128)> = (si.lo..=si.hi).map(|m| (m, f(m))).collect();
-    // Drop as many low bits as the function ignores, then keep as few high bits as it depends on.
-    let width = si.fixed_type().width;
-    let depends_only_on = |d: u32, n: u32| -> bool {
-        let mut seen: HashMap<i128, i128> = HashMap::new();
-        let mask = if n >= 127 { -1i128 } else { (1i128 << n) - 1 };
-        values.iter().all(|&(m, y)| {
-            let k = (m >> d) & mask;
-            *seen.entry(k).or_insert(y) == y
-        })
-    };
+    let vals: Vec<i128> = (si.lo..=si.hi)
+        .map(|m| eval_op(g, &un.op, un.iv.frac, |_| m))
+        .collect();
+    let (d, n, reps) = window_of(&vals, si.lo, si.fixed_type().width)?;
+    Some(Window { s, d, n, reps })
+}
+
+/// The window of a function given by its values `vals` on the operand values `lo, lo+1, ...`: the
+/// largest `d` and then smallest `n` such that it depends only on `(s >> d) mod 2^n`, and one
+/// representative operand value per address.
+fn window_of(vals: &[i128], lo: i128, width: u32) -> Option<(u32, u32, Vec<Option<i128>>)> {
+    let at = |k: usize| lo + k as i128;
     let d = (0..width)
         .rev()
-        .find(|&d| depends_only_on(d, width + 1 - d.min(width)))?;
-    let n = (1..=width + 1 - d).find(|&n| depends_only_on(d, n))?;
+        .find(|&d| (1..vals.len()).all(|k| at(k) >> d != at(k - 1) >> d || vals[k] == vals[k - 1]))
+        .unwrap_or(0);
+    let n = (1..=width + 1 - d)
+        .find(|&n| {
+            let p = 1usize << (d + n).min(62);
+            p >= vals.len() || (0..vals.len() - p).all(|k| vals[k] == vals[k + p])
+        })
+        .unwrap_or(width + 1 - d);
+    if n > 24 {
+        return None;
+    }
+    let mask = (1i128 << n) - 1;
+    let mut reps = vec![None; 1usize << n];
+    for k in 0..vals.len() {
+        let m = at(k);
+        let slot = &mut reps[((m >> d) & mask) as usize];
+        if slot.is_none() {
+            *slot = Some(m);
+        }
+    }
+    Some((d, n, reps))
+}
+
+/// Operands with at most this many values are also tried with the composed function's own window
+/// (a lookup may ignore bits its unary operand depends on, e.g. a ReLU's low bits under a rounding).
+const MAX_COMPOSED: i128 = 1 << 12;
+
+/// The operand and ROM that replace a table op's unary operand, if that is worth it.
+fn absorbed(
+    g: &Dfg,
+    op: &Op,
+    packing: bool,
+    private: bool,
+    windows: &mut HashMap<ValueId, Option<Window>>,
+) -> Option<(ValueId, Rom)> {
+    let Op::Table { a: u, t } = *op else {
+        return None;
+    };
+    let old = g.table(t);
     // Worth it when the ROM does not grow, or still fits its LUTs: 5 address bits while LUT6_2 pairs
     // are in use (`pack-luts`: two columns per LUT), 6 otherwise or when the folded operation serves
     // only this ROM (its adder or logic then disappears).
@@ -131,24 +174,43 @@ fn absorbed(g: &Dfg, op: &Op, packing: bool, private: bool) -> Option<(ValueId, 
     } else {
         6
     };
-    if n > old.bits.max(fits) || n > 24 {
+    let limit = old.bits.max(fits);
+    let un = g.node(u);
+    let f = |m: i128| -> i128 {
+        let uv = eval_op(g, &un.op, un.iv.frac, |_| m);
+        old.entries[old.address(uv, un.iv.frac)]
+    };
+    let rom = |s: ValueId, d: u32, n: u32, reps: &[Option<i128>]| -> Option<(ValueId, Rom)> {
+        let fill = reps.iter().flatten().next().map(|&m| f(m))?;
+        let entries: Vec<i128> = reps.iter().map(|r| r.map(f).unwrap_or(fill)).collect();
+        Some((
+            s,
+            Rom {
+                addr_frac: g.node(s).iv.frac - d as i32,
+                bits: n,
+                entries,
+                frac: old.frac,
+            },
+        ))
+    };
+    // Fast path: the unary node's own window (computed once for every table reading it).
+    if let Some(w) = windows.entry(u).or_insert_with(|| window(g, u)).as_ref() {
+        if w.n <= limit {
+            return rom(w.s, w.d, w.n, &w.reps);
+        }
+    }
+    // Otherwise the composed function's window, on narrow operands.
+    let s = unary_operand(g, u)?;
+    let si = g.node(s).iv;
+    if si.hi.checked_sub(si.lo)?.checked_add(1)? > MAX_COMPOSED {
         return None;
     }
-    let mask = (1i128 << n) - 1;
-    let fill = values[0].1;
-    let mut entries = vec![fill; 1usize << n];
-    for &(m, y) in &values {
-        entries[((m >> d) & mask) as usize] = y;
+    let vals: Vec<i128> = (si.lo..=si.hi).map(f).collect();
+    let (d, n, reps) = window_of(&vals, si.lo, si.fixed_type().width)?;
+    if n > limit {
+        return None;
     }
-    Some((
-        s,
-        Rom {
-            addr_frac: si.frac - d as i32,
-            bits: n,
-            entries,
-            frac: old.frac,
-        },
-    ))
+    rom(s, d, n, &reps)
 }
 
 /// Remove ROMs no node reads and renumber the rest in first-use order (deterministic output).
