@@ -118,7 +118,7 @@ fn check_model(seed: u64, clock_ns: f64) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(600))]
     #[test]
     fn every_pass_preserves_the_golden_model(seed in any::<u64>(), clock in prop::sample::select(vec![1.0, 2.5, 5.0])) {
         check_model(seed, clock)?;

@@ -129,25 +129,26 @@ fn window_of(vals: &[i128], lo: i128, width: u32) -> Option<(u32, u32, Vec<Optio
         .rev()
         .find(|&d| (1..vals.len()).all(|k| at(k) >> d != at(k - 1) >> d || vals[k] == vals[k - 1]))
         .unwrap_or(0);
-    let n = (1..=width + 1 - d)
-        .find(|&n| {
-            let p = 1usize << (d + n).min(62);
-            p >= vals.len() || (0..vals.len() - p).all(|k| vals[k] == vals[k + p])
-        })
-        .unwrap_or(width + 1 - d);
-    if n > 24 {
-        return None;
-    }
-    let mask = (1i128 << n) - 1;
-    let mut reps = vec![None; 1usize << n];
-    for k in 0..vals.len() {
-        let m = at(k);
-        let slot = &mut reps[((m >> d) & mask) as usize];
-        if slot.is_none() {
-            *slot = Some(m);
+    // The fewest address bits above `d` on which no two operand values with different results meet
+    // (checked directly: one slot per address).
+    for n in 1..=(width + 1 - d).min(24) {
+        let mask = (1i128 << n) - 1;
+        let mut slot: Vec<Option<(i128, i128)>> = vec![None; 1usize << n];
+        let ok = vals.iter().enumerate().all(|(k, &y)| {
+            let m = at(k);
+            match &mut slot[((m >> d) & mask) as usize] {
+                Some((_, y0)) => *y0 == y,
+                empty => {
+                    *empty = Some((m, y));
+                    true
+                }
+            }
+        });
+        if ok {
+            return Some((d, n, slot.into_iter().map(|e| e.map(|(m, _)| m)).collect()));
         }
     }
-    Some((d, n, reps))
+    None
 }
 
 /// Operands with at most this many values are also tried with the composed function's own window
