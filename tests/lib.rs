@@ -128,6 +128,8 @@ pub fn shipped_models() -> Vec<PathBuf> {
         "models/handwritten",
         "models/handwritten_v2",
         "models/qkeras_3layer",
+        "models/seed_lutnet",
+        "models/deepsets",
     ] {
         let d = repo().join(dir);
         let mut v: Vec<PathBuf> = std::fs::read_dir(&d)
