@@ -1,4 +1,5 @@
-"""Writing model.json v1 (docs/model-json.md): exact mantissas, type strings, nodes.
+"""Writing model.json (docs/model-json.md): exact mantissas, type strings, nodes. A model is written as
+version 1 unless it uses a version-2 op or a tensor of rank > 1.
 
 Every importer ends here. Values arrive as float64 arrays that must already lie on their type's grid;
 `mantissas` turns them into integers and refuses (ExportError) any value that is not exactly
@@ -98,12 +99,13 @@ def smallest_type(values: np.ndarray, frac: int) -> FixedType:
 
 @dataclass
 class ModelBuilder:
-    """Collects nodes and writes model.json v1."""
+    """Collects nodes and writes model.json (version 1, or 2 when a node needs it)."""
 
     name: str = "model"
     description: str = ""
     nodes: list = field(default_factory=list)
     _names: set = field(default_factory=set)
+    version: int = 1
 
     def _add(self, node: dict) -> str:
         if node["name"] in self._names:
@@ -132,8 +134,35 @@ class ModelBuilder:
         data = mantissas(values, types, what)
         return {"shape": list(values.shape), **self._types_field(types, False), "data": data}
 
-    def input(self, name: str, types: Sequence[FixedType]) -> str:
-        return self._add({"name": name, "op": "Input", "shape": [len(types)], **self._types_field(types, True)})
+    def input(self, name: str, types: Sequence[FixedType], shape: Sequence[int] | None = None) -> str:
+        shape = [len(types)] if shape is None else [int(d) for d in shape]
+        if len(shape) != 1:
+            self.version = 2
+        return self._add({"name": name, "op": "Input", "shape": shape, **self._types_field(types, True)})
+
+    def reshape(self, name: str, src: str, shape: Sequence[int]) -> str:
+        self.version = 2
+        return self._add({"name": name, "op": "Reshape", "inputs": [src], "shape": [int(d) for d in shape]})
+
+    def reduce(self, name: str, src: str, axis: int, kind: str) -> str:
+        self.version = 2
+        return self._add({"name": name, "op": "Reduce", "inputs": [src], "axis": int(axis), "kind": kind})
+
+    def lookup_dense(self, name: str, src: str, n_out: int, tables: Sequence[tuple], bias=None, btypes=None) -> str:
+        """`tables`: (in, out, domain FixedType with modes, entry values in ascending input order, entry
+        type) per table."""
+        self.version = 2
+        ts = []
+        for i, j, dom, values, ety in tables:
+            values = np.asarray(values, dtype=np.float64)
+            if values.size != 1 << dom.width:
+                raise ExportError(f"{name}: table ({i}, {j}) has {values.size} entries for a {dom.width}-bit domain")
+            ts.append({"in": int(i), "out": int(j), "domain": dom.string(True),
+                       "table": self.tensor(values, ety, f"{name}.tables[{i},{j}]")})
+        node = {"name": name, "op": "LookupDense", "inputs": [src], "n_out": int(n_out), "tables": ts}
+        if bias is not None:
+            node["bias"] = self.tensor(bias, btypes, f"{name}.bias")
+        return self._add(node)
 
     def dense(self, name: str, src: str, kernel: np.ndarray, ktypes, bias=None, btypes=None) -> str:
         node = {"name": name, "op": "Dense", "inputs": [src], "weight": self.tensor(kernel, ktypes, f"{name}.kernel")}
@@ -156,7 +185,7 @@ class ModelBuilder:
         return self._add({"name": name, "op": "Output", "inputs": [src]})
 
     def to_json(self) -> str:
-        head = {"format": "fastml-model", "version": 1, "name": self.name}
+        head = {"format": "fastml-model", "version": self.version, "name": self.name}
         if self.description:
             head["description"] = self.description
         lines = [json.dumps(n, separators=(",", ":")) for n in self.nodes]

@@ -317,11 +317,12 @@ def _po2(s: float) -> int | None:
 # Activation quantisers -> Quantize nodes
 
 
-def _act_types(spec: QSpec, n: int):
-    """Per-element (k, i, f) of an activation quantiser over a vector of n, and what it needs:
+def _act_types(spec: QSpec, n: int, dims: tuple | None = None):
+    """Per-element (k, i, f) of an activation quantiser over a tensor of n elements (shape `dims`
+    without the batch axis; a vector when None), flattened row-major, and what it needs:
     returns (k, i, f, zero mask, scaler exponent e, signed SAT_SYM?)."""
-    k, i, f = _kif(spec, (1, n))
-    k, i, f = k[0], i[0], f[0]
+    dims = (n,) if dims is None else tuple(dims)
+    k, i, f = (a.reshape(-1) for a in _kif(spec, (1,) + dims))
     e = 0
     if spec.scaler is not None:
         e = _po2(spec.scaler)
@@ -344,10 +345,10 @@ def _types(k, i, f, zero, e, rounding: str, overflow_of, extra_int: int = 0) -> 
     return out
 
 
-def _plain_types(spec: QSpec, n: int) -> list[FixedType] | None:
+def _plain_types(spec: QSpec, n: int, dims: tuple | None = None) -> list[FixedType] | None:
     """The quantiser as one type per element (with modes), or None when it needs more than a Quantize
     (signed SAT_SYM)."""
-    k, i, f, zero, e, signed_sym = _act_types(spec, n)
+    k, i, f, zero, e, signed_sym = _act_types(spec, n, dims)
     if signed_sym:
         return None
     ov = "SAT" if spec.overflow == "SAT_SYM" else spec.overflow  # unsigned: SAT_SYM == SAT
@@ -369,20 +370,21 @@ def act_quantize(ctx: Context, layer: KLayer, spec: QSpec, x: Tensor, name: str)
         return x, None
     b = ctx.builder
     n = x.n
-    k, i, f, zero, e, signed_sym = _act_types(spec, n)
+    dims = x.dims
+    k, i, f, zero, e, signed_sym = _act_types(spec, n, dims)
     if not signed_sym:
-        types = _plain_types(spec, n)
+        types = _plain_types(spec, n, dims)
         if _same_grid(x.types, types):
-            out = Tensor(x.node, n, list(x.types))
+            out = Tensor(x.node, n, list(x.types), x.shape)
         else:
-            out = Tensor(b.quantize(b.unique(name), x.node, types), n, types)
+            out = Tensor(b.quantize(b.unique(name), x.node, types), n, types, x.shape)
     else:
         # hgq2 SAT_SYM clips to [-(2^i - 2^-f), 2^i - 2^-f] before rounding; model.json's SAT_SYM (ap_fixed's)
         # keeps an in-range -2^i. Exact chain: round with one more integer bit (SAT), negate, SAT, negate, SAT.
         t1 = _types(k, i, f, zero, e, spec.round_mode, lambda kk: "SAT", extra_int=1)
         n1 = x.node if _same_grid(x.types, t1) else b.quantize(b.unique(name + "_rnd"), x.node, t1)
-        neg = np.full(n, -1.0)
-        zero_shift = np.zeros(n)
+        neg = np.full(dims, -1.0)
+        zero_shift = np.zeros(dims)
         n2 = b.batchnorm(b.unique(name + "_neg"), n1, neg, FixedType(True, 1, 1), zero_shift, FixedType(False, 1, 1))
         # after negation every element is clipped with a signed type (an unsigned element, in [-max, 0], passes)
         t3 = [(_PLACEHOLDER if zero[j] else FixedType.from_kif(1, int(i[j]) + e, int(f[j]) - e, "TRN", "SAT"))
@@ -390,16 +392,16 @@ def act_quantize(ctx: Context, layer: KLayer, spec: QSpec, x: Tensor, name: str)
         n3 = b.quantize(b.unique(name + "_satlo"), n2, t3)
         n4 = b.batchnorm(b.unique(name + "_pos"), n3, neg, FixedType(True, 1, 1), zero_shift, FixedType(False, 1, 1))
         t5 = _types(k, i, f, zero, e, "TRN", lambda kk: "SAT")
-        out = Tensor(b.quantize(b.unique(name + "_sathi"), n4, t5), n, t5)
+        out = Tensor(b.quantize(b.unique(name + "_sathi"), n4, t5), n, t5, x.shape)
     if spec.affine is not None:
         a, c = spec.affine
-        out = Tensor(_affine(b, name + "_affine", out.node, np.full(n, a), np.full(n, c)), n, None)
+        out = Tensor(_affine(b, name + "_affine", out.node, np.full(dims, a), np.full(dims, c)), n, None, x.shape)
     return out, (zero if zero.any() else None)
 
 
 def _affine(b: ModelBuilder, name: str, src: str, scale: np.ndarray, shift: np.ndarray) -> str:
-    st = [_value_type(float(v)) for v in scale]
-    tt = [_value_type(float(v)) for v in shift]
+    st = [_value_type(float(v)) for v in np.asarray(scale).reshape(-1)]
+    tt = [_value_type(float(v)) for v in np.asarray(shift).reshape(-1)]
     return b.batchnorm(b.unique(name), src, scale, st, shift, tt)
 
 
@@ -407,10 +409,10 @@ def materialize_zeros(ctx: Context, t: Tensor, zero: np.ndarray | None, name: st
     """Force the always-zero elements of `t` to 0 with a BatchNorm mask (scale 0/1, shift 0)."""
     if zero is None:
         return t
-    scale = np.where(zero, 0.0, 1.0)
-    node = _affine(ctx.builder, name, t.node, scale, np.zeros(t.n))
+    scale = np.where(zero, 0.0, 1.0).reshape(t.dims)
+    node = _affine(ctx.builder, name, t.node, scale, np.zeros(t.dims))
     types = None if t.types is None else [(_PLACEHOLDER if z else ty) for z, ty in zip(zero, t.types)]
-    return Tensor(node, t.n, types)
+    return Tensor(node, t.n, types, t.shape)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -456,7 +458,7 @@ def _apply_activation(ctx: Context, layer: KLayer, t: Tensor, act) -> Tensor:
     if a in ("linear", None, ""):
         return t
     if a == "relu":
-        return Tensor(ctx.builder.relu(ctx.builder.unique(f"{layer.name}_relu"), t.node), t.n, None)
+        return Tensor(ctx.builder.relu(ctx.builder.unique(f"{layer.name}_relu"), t.node), t.n, None, t.shape)
     raise ExportError(f"layer {layer.name!r} ({layer.class_name}): activation {a!r} is not supported "
                       "(linear and relu are; other functions cannot be computed exactly)")
 
@@ -492,9 +494,19 @@ def _finish(ctx: Context, layer: KLayer, t: Tensor) -> None:
 
 
 def _emit_dense(ctx: Context, layer: KLayer, x: Tensor, zero, kernel32, bias32, kspec: QSpec, bspec: QSpec | None) -> Tensor:
-    if kernel32.ndim != 2 or kernel32.shape[0] != x.n:
+    """A Dense on the last axis (shared over the leading axes of a tensor input, as Keras applies it)."""
+    dims = x.dims
+    n_in = dims[-1]
+    if kernel32.ndim != 2 or kernel32.shape[0] != n_in:
         raise ExportError(f"layer {layer.name!r} ({layer.class_name}): kernel shape {kernel32.shape} does not match "
-                          f"an input of {x.n} elements")
+                          f"an input whose last axis has {n_in} elements (shape {list(dims)})")
+    if zero is not None and len(dims) > 1:
+        rows = np.asarray(zero).reshape(-1, n_in)
+        if (rows == rows[0]).all():
+            zero = rows[0]  # the same inputs are always 0 in every row: zero those kernel rows
+        else:
+            x = materialize_zeros(ctx, x, zero, f"{layer.name}_iq_zero")
+            zero = None
     kq, kt = quantize_const(kernel32, kspec)
     if zero is not None:  # inputs that the input quantiser always makes 0 contribute nothing
         kq = kq.copy()
@@ -505,6 +517,9 @@ def _emit_dense(ctx: Context, layer: KLayer, x: Tensor, zero, kernel32, bias32, 
     if bias32 is not None:
         bq, bt = quantize_const(bias32, bspec if bspec is not None else QSpec("bias"))
     node = ctx.builder.dense(ctx.builder.unique(layer.name), x.node, kq, kt, bq, bt)
+    if len(dims) > 1:
+        ctx.builder.version = 2
+        return Tensor(node, int(np.prod(dims[:-1])) * kq.shape[1], None, tuple(dims[:-1]) + (kq.shape[1],))
     return Tensor(node, kq.shape[1], None)
 
 
@@ -545,8 +560,8 @@ if _input_quantizer is not None:
 @handles("hgq2", "QDense")
 @handles("qkeras_hgq2", "QDense")
 def qdense(ctx: Context, layer: KLayer) -> None:
-    """hgq/layers/core/dense.py QDense.call: iq -> matmul(qkernel) -> + qbias -> activation -> oq."""
-    _check_vector_input(ctx, layer)
+    """hgq/layers/core/dense.py QDense.call: iq -> matmul(qkernel) -> + qbias -> activation -> oq, on
+    the last axis of its input (shared over the leading axes)."""
     cfg = layer.config
     x, zero = _input(ctx, layer)
     kernel = _weight(layer, "kernel")
@@ -702,3 +717,165 @@ def qunary_lut(ctx: Context, layer: KLayer) -> None:
     x, zero = _input(ctx, layer)
     x = materialize_zeros(ctx, x, zero, f"{layer.name}_iq_zero")
     _finish(ctx, layer, x)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Lookup-table layers (HGQ2 QDenseT)
+
+def _subnn_activation(layer: KLayer):
+    """The sub-network's activation as a float32 numpy function."""
+    a = _activation_name(layer.config.get("subnn_activation"))
+    fns = {"tanh": np.tanh, "linear": lambda v: v, "relu": lambda v: np.maximum(v, np.float32(0)),
+           "sigmoid": lambda v: (np.float32(1) / (np.float32(1) + np.exp(-v))).astype(np.float32)}
+    if a not in fns:
+        raise ExportError(f"layer {layer.name!r} (QDenseT): sub-network activation {a!r} is not supported "
+                          f"(supported: {', '.join(sorted(fns))})")
+    return fns[a]
+
+
+def _qdense_t_specs(ctx: Context, layer: KLayer, n_in: int):
+    """(k, i, f) of the input quantiser per (in, out) pair (hgq2 broadcasts the input to
+    (..., n_in, n_out) before iq), with its modes."""
+    cfg = layer.config
+    n_out = int(cfg["n_out"])
+    if not cfg.get("enable_iq", True):
+        raise ExportError(f"layer {layer.name!r} (QDenseT): a table layer without an input quantiser has no finite "
+                          "table; enable its iq")
+    spec = _spec(ctx, layer, "iq", cfg.get("iq_conf"))
+    if spec.identity or spec.scaler is not None or spec.affine is not None:
+        raise ExportError(f"layer {layer.name!r} (QDenseT): its input quantiser must be a plain kif/kbi quantiser")
+    k, i, f = (np.asarray(a, dtype=np.float64).reshape(n_in, n_out) for a in _kif(spec, (1, n_in, n_out)))
+    i = np.maximum(i, -f)  # FixedPointQuantizer.__call__
+    return spec, k.astype(int), i.astype(int), f.astype(int)
+
+
+def _qdense_t_input_types(ctx: Context, layer: KLayer, n: int) -> list[FixedType] | None:
+    """The design input in front of a QDenseT: per element one more fractional bit than any of its
+    (in, out) domains keeps and a wrap window at least as wide as any of them, TRN and WRAP. Quantising a
+    real input to it and then to a domain is exactly the domain's own quantisation: floor then
+    round-half-up (or floor) composes when the first step keeps an extra fractional bit, and two
+    wrap-arounds compose when the first window is a multiple of the second."""
+    try:
+        spec, k, i, f = _qdense_t_specs(ctx, layer, n)
+    except ExportError:
+        return None
+    if spec.overflow != "WRAP":
+        return None
+    out = []
+    for e in range(n):
+        live = (k[e] + i[e] + f[e]) > 0
+        if not live.any():
+            out.append(FixedType(True, 2, 1))
+            continue
+        frac = int(f[e][live].max()) + (0 if spec.round_mode == "TRN" else 1)
+        ints = max(int((k[e] + i[e])[live].max()), 1)
+        out.append(FixedType(True, ints + frac, ints))
+    return out
+
+
+if _input_quantizer is not None:
+    for _fam in FAMILIES:
+        _input_quantizer(_fam, "QDenseT")(_qdense_t_input_types)
+
+
+@handles("hgq2", "QDenseT")
+@handles("qkeras_hgq2", "QDenseT")
+def qdense_t(ctx: Context, layer: KLayer) -> None:
+    """hgq/layers/table/dense.py QDenseT.call (hgq2 0.2.0): the input is broadcast to (..., n_in, n_out),
+    quantised by iq (one kif per (in, out) pair), each pair's scalar goes through its own sub-network
+    (n_hl EinsumDense '...iod,iodD->...ioD' of width d_hl with subnn_activation, then
+    '...iod,iod->...io', each with a bias), the result is quantised by toq (place 'table'), summed over
+    the inputs, and `activation` applies to the sum. Each pair is a function of one quantised value, so
+    it is a table over iq's grid: evaluated here in float32 as Keras does, then quantised by toq exactly
+    (`fixed_quantize`). A value within 2^-12 of a rounding boundary of toq is reported: float32 results
+    there may depend on the order of the float sums."""
+    cfg = layer.config
+    x = ctx.input_of(layer)
+    shape = x.dims
+    n_in, n_out, n_hl = shape[-1], int(cfg["n_out"]), int(cfg.get("n_hl", 1))
+    spec, k, i, f = _qdense_t_specs(ctx, layer, n_in)
+    if spec.overflow == "SAT_SYM" and bool(np.any(k > 0)):
+        raise ExportError(f"layer {layer.name!r} (QDenseT): a signed SAT_SYM input quantiser is not supported in "
+                          "a table domain (hgq2 clips symmetrically before rounding); use WRAP or SAT")
+    act = _subnn_activation(layer)
+    ws = []
+    for h in range(n_hl + 1):
+        sub = "einsum_dense" if h == 0 else f"einsum_dense_{h}"
+        kern = layer.weights.get(f"module/layers/{sub}/0")
+        bias = layer.weights.get(f"module/layers/{sub}/1")
+        if kern is None or bias is None:
+            raise ExportError(f"layer {layer.name!r} (QDenseT): sub-network layer {sub} has no stored kernel and bias")
+        ws.append((np.asarray(kern, np.float32), np.asarray(bias, np.float32)))
+    tspec = _spec(ctx, layer, "toq", cfg.get("toq_conf"))
+    if tspec.identity or tspec.scaler is not None or tspec.affine is not None:
+        raise ExportError(f"layer {layer.name!r} (QDenseT): its table output quantiser must be a plain kif/kbi quantiser")
+    tk, ti, tf = (np.asarray(a, dtype=np.float64).reshape(n_in, n_out) for a in _kif(tspec, (1, n_in, n_out)))
+    tables, bias = [], np.zeros(n_out)
+    fragile = 0
+    for a in range(n_in):
+        for o in range(n_out):
+            kk, ii, ff = int(k[a, o]), int(i[a, o]), int(f[a, o])
+            width = kk + ii + ff
+            grid = [0.0] if width <= 0 else [(-kk * 2.0 ** ii) + m * 2.0 ** -ff for m in range(1 << width)]
+            v = np.asarray(grid, np.float32)[:, None]  # (n, d=1)
+            for h in range(n_hl):
+                w, b = ws[h]
+                v = act((v @ w[a, o]).astype(np.float32) + b[a, o]).astype(np.float32)
+            w, b = ws[n_hl]
+            y = ((v @ w[a, o][:, None])[:, 0].astype(np.float32) + b[a, o]).astype(np.float32)
+            q = fixed_quantize(y, tk[a, o], ti[a, o], tf[a, o], tspec.round_mode, tspec.overflow)
+            edge = np.abs(y.astype(np.float64) * 2.0 ** tf[a, o] - np.floor(y.astype(np.float64) * 2.0 ** tf[a, o]) - 0.5)
+            fragile += int(np.sum(edge < 2.0 ** -12))
+            tw = int(tk[a, o] + max(ti[a, o], -tf[a, o]) + tf[a, o])
+            if tw <= 0 or not np.any(q):
+                continue  # the toq output is always 0
+            if width <= 0:
+                bias[o] += float(q[0])
+                continue
+            dom = FixedType.from_kif(kk, ii, ff, spec.round_mode, spec.overflow)
+            ety = smallest_type(q, int(tf[a, o]))
+            tables.append((a, o, dom, q, ety))
+    if fragile:
+        from .keras_std import note
+
+        note(ctx, f"{layer.name}: {fragile} table entries lie within 2^-12 of a rounding boundary of the table "
+                  "output quantiser; their float32 values may depend on the order of Keras's float sums")
+    b = ctx.builder
+    bt = smallest_type(bias, max(int(np.max(tf)), 0)) if np.any(bias) else None
+    node = b.lookup_dense(b.unique(layer.name), x.node, n_out, tables, bias if bt else None, bt)
+    t = Tensor(node, int(np.prod(shape[:-1], dtype=int)) * n_out, None, shape[:-1] + (n_out,) if len(shape) > 1 else None)
+    _finish(ctx, layer, t)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pooling
+
+@handles("hgq2", "QGlobalAveragePooling1D", "QGlobalMaxPooling1D")
+@handles("qkeras_hgq2", "QGlobalAveragePooling1D", "QGlobalMaxPooling1D")
+def qglobal_pooling_1d(ctx: Context, layer: KLayer) -> None:
+    """hgq/layers/pooling.py QBasePooling.call: iq, then Keras's GlobalAveragePooling1D /
+    GlobalMaxPooling1D (the mean or maximum over the steps axis), then oq. The mean of N values is an
+    exact shift only when N is a power of two (the compiler refuses other lengths)."""
+    x, zero = _input(ctx, layer)
+    x = materialize_zeros(ctx, x, zero, f"{layer.name}_iq_zero")
+    ctx.tensors[layer.name] = _global_pool(ctx, layer, x)
+    t = ctx.tensors[layer.name]
+    cfg = layer.config
+    if cfg.get("enable_oq"):
+        t, z = act_quantize(ctx, layer, _spec(ctx, layer, "oq", cfg.get("oq_conf")), t, f"{layer.name}_oq")
+        t = materialize_zeros(ctx, t, z, f"{layer.name}_oq_zero")
+    ctx.tensors[layer.name] = t
+
+
+def _global_pool(ctx: Context, layer: KLayer, x: Tensor) -> Tensor:
+    dims = x.dims
+    cfg = layer.config
+    if len(dims) != 2:
+        raise ExportError(f"layer {layer.name!r} ({layer.class_name}) reads shape {list(dims)}; it pools a "
+                          "(steps, channels) tensor")
+    if cfg.get("data_format", "channels_last") != "channels_last" or cfg.get("keepdims"):
+        raise ExportError(f"layer {layer.name!r} ({layer.class_name}): only channels_last without keepdims "
+                          "is supported")
+    kind = "max" if "Max" in layer.class_name else "mean"
+    node = ctx.builder.reduce(ctx.builder.unique(layer.name), x.node, 0, kind)
+    return Tensor(node, dims[1], None)

@@ -165,7 +165,11 @@ def own_var_names(class_name: str, family: str, cfg: dict, n: int) -> list[str] 
     nt: list[str] = []
     if class_name in ("InputLayer",):
         t = []
-    elif hgq and class_name in ("QDense", "QEinsumDense", "QConv1D", "QConv2D", "QConv3D", "QDenseT"):
+    elif hgq and class_name == "QDenseT":
+        # Its weights live in its sub-network (`module/layers/einsum_dense*/vars/*`); its own two
+        # variables are the EBOPs bookkeeping.
+        t, nt = [], ["ebops_beta", "ebops"] if n == 2 else []
+    elif hgq and class_name in ("QDense", "QEinsumDense", "QConv1D", "QConv2D", "QConv3D"):
         t, nt = ["kernel"] + (["bias"] if (use_bias if class_name != "QEinsumDense" else cfg.get("bias_axes")) else []), ebops
     elif hgq and class_name == "QBatchNormDense":
         t = ["kernel", "bias"] + (["bn_gamma"] if cfg.get("scale", True) else [])

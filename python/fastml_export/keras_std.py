@@ -473,10 +473,20 @@ def dropout(ctx: Context, layer: KLayer) -> None:
 
 @handles("keras", "Flatten", "Reshape")
 def flatten(ctx: Context, layer: KLayer) -> None:
+    """Flatten and Reshape keep the elements in row-major order: wiring only (a model.json v2 Reshape
+    when the shape changes rank or dimensions)."""
     src = vector_input(ctx, layer)
     if layer.class_name == "Reshape":
-        target = list(layer.config.get("target_shape") or [])
-        if target not in ([src.n], [-1]):
-            raise ExportError(f"Reshape {layer.name!r} to {target} is not supported: activations are vectors "
-                              f"of {src.n}; only a reshape to ({src.n},) is an identity")
-    ctx.tensors[layer.name] = src
+        target = [int(d) for d in (layer.config.get("target_shape") or [])]
+    else:
+        target = [src.n]
+    if target.count(-1) == 1:
+        known = int(np.prod([d for d in target if d != -1])) or 1
+        target = [src.n // known if d == -1 else d for d in target]
+    if int(np.prod(target)) != src.n:
+        raise ExportError(f"{layer.class_name} {layer.name!r} to {target}: the input has {src.n} elements")
+    if tuple(target) == src.dims:
+        ctx.tensors[layer.name] = src
+        return
+    node = ctx.builder.reshape(ctx.builder.unique(layer.name), src.node, target)
+    ctx.tensors[layer.name] = Tensor(node, src.n, src.types, tuple(target) if len(target) > 1 else None)

@@ -36,12 +36,18 @@ def supported() -> dict[str, list[str]]:
 
 @dataclass
 class Tensor:
-    """The value a Keras layer produces, as a model.json node: its name and per-element types when
-    they are known (inputs, quantisers; `None` for exact Dense outputs)."""
+    """The value a Keras layer produces, as a model.json node: its name, its number of elements, its
+    per-element types when they are known (inputs, quantisers; `None` for exact Dense outputs), in
+    row-major order, and its shape without the batch axis (`None`: a vector of `n`)."""
 
     node: str
     n: int
     types: list[FixedType] | None = None
+    shape: tuple | None = None
+
+    @property
+    def dims(self) -> tuple:
+        return tuple(self.shape) if self.shape is not None else (self.n,)
 
 
 @dataclass

@@ -414,7 +414,7 @@ def test_dense_relu_and_result_types():
     (("r", "ReLU", {"max_value": 6.0}), "max_value"),
     (("r", "ReLU", {"negative_slope": 0.1}), "negative_slope"),
     (("r", "Activation", {"activation": "tanh"}), "'tanh' is not supported"),
-    (("r", "Reshape", {"target_shape": [1, 3]}), "Reshape"),
+    (("r", "Reshape", {"target_shape": [2, 3]}), "Reshape"),  # 6 elements from 3
 ])
 def test_float_layer_errors(layer, message):
     with pytest.raises(ExportError, match=message):
