@@ -95,7 +95,7 @@ def const(obj: dict, where: str) -> tuple[np.ndarray, int]:
     for k, (m, t) in enumerate(zip(data, ts)):
         if not isinstance(m, int) or not t.lo <= m <= t.hi:
             raise ModelError(f"{where}.data[{k}] = {m!r} does not fit its type")
-    F = max(t.frac for t in ts) if ts else 0
+    F = max([0] + [t.frac for t in ts])  # common frac, never negative (a type's own frac may be)
     arr = np.array([m << (F - t.frac) for m, t in zip(data, ts)] + [0], dtype=object)[:-1].reshape(shape)
     return arr, F
 
@@ -421,7 +421,7 @@ class Model:
     def _quantize(self, val, types: list[Type]):
         m, F = val
         flat = m.reshape(m.shape[0], -1)
-        G = max(t.frac for t in types)
+        G = max([0] + [t.frac for t in types])
         out = np.empty(flat.shape, dtype=object)
         # group the elements by type: one vectorised pass per distinct type
         groups: dict[int, list[int]] = {}

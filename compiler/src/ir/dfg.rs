@@ -130,6 +130,22 @@ impl Op {
         }
     }
 
+    /// Whether the op computes a value from its operands (every op but ports, constants and registers):
+    /// what `cse` may merge, `retime` may move and `tabulate-cones` may fold into a ROM.
+    pub fn computes(&self) -> bool {
+        match self {
+            Op::Add { .. }
+            | Op::Add3 { .. }
+            | Op::Scale { .. }
+            | Op::Relu { .. }
+            | Op::Quant { .. }
+            | Op::Table { .. }
+            | Op::Max { .. }
+            | Op::Mul { .. } => true,
+            Op::Input { .. } | Op::Const { .. } | Op::Reg { .. } | Op::Output { .. } => false,
+        }
+    }
+
     /// A short kind name for printing and reports.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -28,18 +28,7 @@ impl DfgPass for Cse {
         for v in g.ids() {
             let n = g.node(v);
             let op = n.op.map_operands(|s| map[s.index()]);
-            let mergeable = match op {
-                Op::Input { .. } | Op::Output { .. } | Op::Reg { .. } => false,
-                Op::Const { .. }
-                | Op::Add { .. }
-                | Op::Add3 { .. }
-                | Op::Scale { .. }
-                | Op::Relu { .. }
-                | Op::Quant { .. }
-                | Op::Table { .. }
-                | Op::Max { .. }
-                | Op::Mul { .. } => true,
-            };
+            let mergeable = op.computes() || matches!(op, Op::Const { .. });
             if mergeable {
                 if let Some(&id) = seen.get(&op) {
                     map.push(id);

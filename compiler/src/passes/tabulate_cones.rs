@@ -36,22 +36,6 @@ struct Cone {
     frontier: Vec<(ValueId, Rom)>,
 }
 
-/// Whether a node may be part of a cone (computes something from its operands; ports, registers and
-/// constants stay where they are).
-fn computes(op: &Op) -> bool {
-    match op {
-        Op::Add { .. }
-        | Op::Add3 { .. }
-        | Op::Scale { .. }
-        | Op::Relu { .. }
-        | Op::Quant { .. }
-        | Op::Table { .. }
-        | Op::Max { .. }
-        | Op::Mul { .. } => true,
-        Op::Input { .. } | Op::Const { .. } | Op::Reg { .. } | Op::Output { .. } => false,
-    }
-}
-
 fn find_cone(g: &Dfg, s: ValueId, taken: &[bool]) -> Option<Cone> {
     let si = g.node(s).iv;
     let bits = si.fixed_type().width;
@@ -66,7 +50,7 @@ fn find_cone(g: &Dfg, s: ValueId, taken: &[bool]) -> Option<Cone> {
     let mut next: std::collections::BTreeSet<ValueId> = g.users(s).into_iter().collect();
     while let Some(v) = next.pop_first() {
         let n = g.node(v);
-        if taken[v.index()] || !computes(&n.op) {
+        if taken[v.index()] || !n.op.computes() {
             continue;
         }
         let only_cone =

@@ -17,18 +17,9 @@ use crate::passes::{DfgPass, PassContext};
 
 pub struct Retime;
 
+/// Ops that compute something can move to a later stage; ports, constants and registers stay.
 fn movable(op: &Op) -> bool {
-    match op {
-        Op::Add { .. }
-        | Op::Add3 { .. }
-        | Op::Scale { .. }
-        | Op::Relu { .. }
-        | Op::Quant { .. }
-        | Op::Table { .. }
-        | Op::Max { .. }
-        | Op::Mul { .. } => true,
-        Op::Input { .. } | Op::Const { .. } | Op::Reg { .. } | Op::Output { .. } => false,
-    }
+    op.computes()
 }
 
 impl DfgPass for Retime {
