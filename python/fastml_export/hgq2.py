@@ -527,7 +527,7 @@ def _emit_dense(ctx: Context, layer: KLayer, x: Tensor, zero, kernel32, bias32, 
 # with its input quantiser (or a Quantizer layer with its own), so the design input is exactly what the
 # model quantises its input to, and act_quantize then adds no Quantize node.
 _IQ_CLASSES = ("QDense", "QBatchNormDense", "QEinsumDense", "QEinsumDenseBatchnorm", "QBatchNormalization",
-               "QUnaryFunctionLUT")
+               "QUnaryFunctionLUT", "QGlobalAveragePooling1D", "QGlobalMaxPooling1D")
 
 
 def _first_quantizer_types(ctx: Context, layer: KLayer, n: int) -> list[FixedType] | None:
@@ -542,10 +542,20 @@ def _first_quantizer_types(ctx: Context, layer: KLayer, n: int) -> list[FixedTyp
         return None
     if spec.identity or (spec.scaler is not None and _po2(spec.scaler) is None):
         return None
-    k, i, f, zero, e, signed_sym = _act_types(spec, n)
+    dims = _in_dims(ctx, layer, n)
+    k, i, f, zero, e, signed_sym = _act_types(spec, n, dims)
     if signed_sym:  # the first step of act_quantize's SAT_SYM chain: round, one more integer bit, SAT
         return _types(k, i, f, zero, e, spec.round_mode, lambda kk: "SAT", extra_int=1)
-    return _plain_types(spec, n)
+    return _plain_types(spec, n, dims)
+
+
+def _in_dims(ctx: Context, layer: KLayer, n: int) -> tuple:
+    """The shape (without the batch axis) of the tensor `layer` reads, as the file states it, when it
+    has n elements (the design input seen through a Reshape, say); a vector of n otherwise."""
+    for shape in (ctx.model.extra.get("input_shapes") or {}).get(layer.name, [])[:1]:
+        if shape and all(isinstance(d, int) for d in shape) and int(np.prod(shape)) == n:
+            return tuple(int(d) for d in shape)
+    return (n,)
 
 
 try:
@@ -557,8 +567,8 @@ if _input_quantizer is not None:
         _input_quantizer(_fam, *_IQ_CLASSES, "Quantizer", "QActivation")(_first_quantizer_types)
 
 
-@handles("hgq2", "QDense")
-@handles("qkeras_hgq2", "QDense")
+@handles("hgq2", "QDense", tensors=True)
+@handles("qkeras_hgq2", "QDense", tensors=True)
 def qdense(ctx: Context, layer: KLayer) -> None:
     """hgq/layers/core/dense.py QDense.call: iq -> matmul(qkernel) -> + qbias -> activation -> oq, on
     the last axis of its input (shared over the leading axes)."""
@@ -697,8 +707,8 @@ def qbatchnorm(ctx: Context, layer: KLayer) -> None:
     ctx.tensors[layer.name] = t
 
 
-@handles("hgq2", "Quantizer", "QActivation")
-@handles("qkeras_hgq2", "Quantizer", "QActivation")
+@handles("hgq2", "Quantizer", "QActivation", tensors=True)
+@handles("qkeras_hgq2", "Quantizer", "QActivation", tensors=True)
 def quantizer_layer(ctx: Context, layer: KLayer) -> None:
     """hgq/quantizer/quantizer.py Quantizer (hgq2's QKeras QActivation is this class): one activation quantiser."""
     x = ctx.input_of(layer)
@@ -710,8 +720,8 @@ def quantizer_layer(ctx: Context, layer: KLayer) -> None:
     ctx.tensors[layer.name] = materialize_zeros(ctx, t, zero, f"{layer.name}_zero")
 
 
-@handles("hgq2", "QUnaryFunctionLUT")
-@handles("qkeras_hgq2", "QUnaryFunctionLUT")
+@handles("hgq2", "QUnaryFunctionLUT", tensors=True)
+@handles("qkeras_hgq2", "QUnaryFunctionLUT", tensors=True)
 def qunary_lut(ctx: Context, layer: KLayer) -> None:
     """hgq/layers/activation.py QUnaryFunctionLUT with an exact activation (relu or linear): iq -> act -> oq."""
     x, zero = _input(ctx, layer)
@@ -733,44 +743,90 @@ def _subnn_activation(layer: KLayer):
     return fns[a]
 
 
-def _qdense_t_specs(ctx: Context, layer: KLayer, n_in: int):
-    """(k, i, f) of the input quantiser per (in, out) pair (hgq2 broadcasts the input to
-    (..., n_in, n_out) before iq), with its modes."""
+def _qdense_t_pairs(layer: KLayer, spec: QSpec, dims: tuple, what: str):
+    """(k, i, f) of a QDenseT quantiser per (in, out) pair, shape (n_in, n_out). hgq2 builds iq and toq
+    for the broadcast input (batch, ..., n_in, n_out) (table/dense.py build: `input_shape + (n_out,)`);
+    the table is one per pair only if the bit widths do not vary along the leading axes."""
+    n_in, n_out = dims[-1], int(layer.config["n_out"])
+    full = (1,) + tuple(dims[:-1]) + (n_in, n_out)
+    kif = []
+    for a in _kif(spec, full):
+        a = np.asarray(a, dtype=np.float64).reshape((-1, n_in, n_out))
+        if not (a == a[:1]).all():
+            raise ExportError(f"layer {layer.name!r} (QDenseT): its {what} bit widths differ between positions of "
+                              f"its input of shape {list(dims)}; only quantisers shared over the leading axes "
+                              "(one table per (in, out) pair) are supported")
+        kif.append(a[0])
+    return kif
+
+
+def _qdense_t_specs(ctx: Context, layer: KLayer, dims):
+    """The input quantiser of a QDenseT: its spec and integer (k, i, f) per (in, out) pair (hgq2
+    broadcasts the input to (..., n_in, n_out) before iq: table/dense.py call), i clipped to -f as
+    FixedPointQuantizer.__call__ does."""
     cfg = layer.config
-    n_out = int(cfg["n_out"])
+    dims = (int(dims),) if isinstance(dims, (int, np.integer)) else tuple(dims)
     if not cfg.get("enable_iq", True):
         raise ExportError(f"layer {layer.name!r} (QDenseT): a table layer without an input quantiser has no finite "
                           "table; enable its iq")
     spec = _spec(ctx, layer, "iq", cfg.get("iq_conf"))
     if spec.identity or spec.scaler is not None or spec.affine is not None:
         raise ExportError(f"layer {layer.name!r} (QDenseT): its input quantiser must be a plain kif/kbi quantiser")
-    k, i, f = (np.asarray(a, dtype=np.float64).reshape(n_in, n_out) for a in _kif(spec, (1, n_in, n_out)))
+    k, i, f = _qdense_t_pairs(layer, spec, dims, "input quantiser")
     i = np.maximum(i, -f)  # FixedPointQuantizer.__call__
     return spec, k.astype(int), i.astype(int), f.astype(int)
 
 
 def _qdense_t_input_types(ctx: Context, layer: KLayer, n: int) -> list[FixedType] | None:
-    """The design input in front of a QDenseT: per element one more fractional bit than any of its
-    (in, out) domains keeps and a wrap window at least as wide as any of them, TRN and WRAP. Quantising a
-    real input to it and then to a domain is exactly the domain's own quantisation: floor then
-    round-half-up (or floor) composes when the first step keeps an extra fractional bit, and two
-    wrap-arounds compose when the first window is a multiple of the second."""
+    """The design input in front of a QDenseT (directly, or through a Reshape/Flatten). Each input element
+    i feeds n_out domains (k_ij, i_ij, f_ij), all with iq's modes, and the Input can have one type per
+    element, so it is chosen to compose exactly with each of them:
+
+    * a signed type with TRN and iq's overflow (WRAP or SAT), F = max_j f_ij fractional bits (+1 for
+      RND) and I = max_j (k_ij + i_ij) integer bits, sign included. Rounding: floor to 2^-F then floor to
+      2^-f (f <= F) is floor to 2^-f; floor to 2^-F then RND (floor(v + 1/2)) to 2^-f with F >= f + 1 is
+      RND of the real value: floor((floor(x 2^F) + 2^(F-f-1)) / 2^(F-f)) = floor((x 2^F + 2^(F-f-1)) / 2^(F-f))
+      because 2^(F-f-1) is an integer (nested floors of divisions by integers compose). Overflow: WRAP
+      with a window 2^I that is a multiple of the domain's 2^(k+i) composes (wrapping is mod 2^(k+i), and
+      rounding commutes with adding multiples of 2^I, itself a multiple of 2^-f); SAT: the Input's range
+      contains the domain's, both ends on the Input's grid, so a value beyond a domain end stays beyond
+      it (or on it) and saturates the same. Other rounding modes (ties to even, towards zero...) do not
+      compose with a floor this way: where every live domain of element i is the same, the Input type is
+      that domain with iq's modes (exact for any mode: the domain then changes nothing); otherwise the
+      types above, with a note that the design is exact only for inputs that are multiples of 2^-F."""
+    dims = _in_dims(ctx, layer, n)
     try:
-        spec, k, i, f = _qdense_t_specs(ctx, layer, n)
+        spec, k, i, f = _qdense_t_specs(ctx, layer, dims)
     except ExportError:
         return None
-    if spec.overflow != "WRAP":
+    if spec.overflow not in ("WRAP", "SAT") and not (spec.overflow == "SAT_SYM" and not np.any(k)):
         return None
-    out = []
-    for e in range(n):
+    ov = "WRAP" if spec.overflow == "WRAP" else "SAT"
+    n_in = dims[-1]
+    per_feature = []
+    inexact = []
+    for e in range(n_in):
         live = (k[e] + i[e] + f[e]) > 0
         if not live.any():
-            out.append(FixedType(True, 2, 1))
+            per_feature.append(FixedType(True, 2, 1))
+            continue
+        kif = {(int(a), int(b), int(c)) for a, b, c in zip(k[e][live], i[e][live], f[e][live])}
+        if spec.round_mode not in ("TRN", "RND") and len(kif) == 1:
+            per_feature.append(FixedType.from_kif(*kif.pop(), spec.round_mode, ov))
             continue
         frac = int(f[e][live].max()) + (0 if spec.round_mode == "TRN" else 1)
         ints = max(int((k[e] + i[e])[live].max()), 1)
-        out.append(FixedType(True, ints + frac, ints))
-    return out
+        per_feature.append(FixedType(True, ints + frac, ints, "TRN", ov))
+        if spec.round_mode not in ("TRN", "RND"):
+            inexact.append((e, frac))
+    if inexact:
+        from .keras_std import note
+
+        note(ctx, f"{layer.name}: its input quantiser rounds with {spec.round_mode}, which does not compose with the "
+                  "design input's TRN: the design quantises real inputs exactly as Keras does only for inputs on "
+                  "the input type's grid (" + ", ".join(f"element {e}: multiples of 2^-{fr}" for e, fr in inexact[:4])
+             + (", ..." if len(inexact) > 4 else "") + ")")
+    return per_feature * (n // n_in)
 
 
 if _input_quantizer is not None:
@@ -778,38 +834,59 @@ if _input_quantizer is not None:
         _input_quantizer(_fam, "QDenseT")(_qdense_t_input_types)
 
 
-@handles("hgq2", "QDenseT")
-@handles("qkeras_hgq2", "QDenseT")
-def qdense_t(ctx: Context, layer: KLayer) -> None:
-    """hgq/layers/table/dense.py QDenseT.call (hgq2 0.2.0): the input is broadcast to (..., n_in, n_out),
-    quantised by iq (one kif per (in, out) pair), each pair's scalar goes through its own sub-network
-    (n_hl EinsumDense '...iod,iodD->...ioD' of width d_hl with subnn_activation, then
-    '...iod,iod->...io', each with a bias), the result is quantised by toq (place 'table'), summed over
-    the inputs, and `activation` applies to the sum. Each pair is a function of one quantised value, so
-    it is a table over iq's grid: evaluated here in float32 as Keras does, then quantised by toq exactly
-    (`fixed_quantize`). A value within 2^-12 of a rounding boundary of toq is reported: float32 results
-    there may depend on the order of the float sums."""
-    cfg = layer.config
-    x = ctx.input_of(layer)
-    shape = x.dims
-    n_in, n_out, n_hl = shape[-1], int(cfg["n_out"]), int(cfg.get("n_hl", 1))
-    spec, k, i, f = _qdense_t_specs(ctx, layer, n_in)
-    if spec.overflow == "SAT_SYM" and bool(np.any(k > 0)):
-        raise ExportError(f"layer {layer.name!r} (QDenseT): a signed SAT_SYM input quantiser is not supported in "
-                          "a table domain (hgq2 clips symmetrically before rounding); use WRAP or SAT")
-    act = _subnn_activation(layer)
-    ws = []
+def _subnn_weights(layer: KLayer, n_hl: int) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Kernel and bias of each EinsumDense of the sub-network (table/dense.py _build_module: n_hl layers
+    '...iod,iodD->...ioD' then '...iod,iod->...io', bias axes 'ioD' / 'io' when use_bias), as saved by
+    Keras under module/layers/einsum_dense[_N] (numbered within the Sequential)."""
+    use_bias = bool(layer.config.get("use_bias", True))
+    out = []
     for h in range(n_hl + 1):
         sub = "einsum_dense" if h == 0 else f"einsum_dense_{h}"
         kern = layer.weights.get(f"module/layers/{sub}/0")
         bias = layer.weights.get(f"module/layers/{sub}/1")
-        if kern is None or bias is None:
-            raise ExportError(f"layer {layer.name!r} (QDenseT): sub-network layer {sub} has no stored kernel and bias")
-        ws.append((np.asarray(kern, np.float32), np.asarray(bias, np.float32)))
+        if kern is None or (use_bias and bias is None):
+            raise ExportError(f"layer {layer.name!r} (QDenseT): sub-network layer {sub} has no stored "
+                              f"{'kernel and bias' if use_bias else 'kernel'} (found: "
+                              f"{', '.join(sorted(w for w in layer.weights if w.startswith('module/'))) or 'none'})")
+        out.append((np.asarray(kern, np.float32), np.asarray(bias, np.float32) if use_bias else None))
+    return out
+
+
+@handles("hgq2", "QDenseT", tensors=True)
+@handles("qkeras_hgq2", "QDenseT", tensors=True)
+def qdense_t(ctx: Context, layer: KLayer) -> None:
+    """hgq/layers/table/dense.py QDenseT.call (hgq2 0.2.0): the input is broadcast to (..., n_in, n_out),
+    quantised by iq (one kif per (in, out) pair), each pair's scalar goes through its own sub-network
+    (n_hl EinsumDense '...iod,iodD->...ioD' of width d_hl with subnn_activation, then
+    '...iod,iod->...io', each with a bias when use_bias), the result is quantised by toq (place 'table'),
+    summed over the inputs, and `activation` applies to the sum (then oq, when enabled, by the QLayer
+    call wrapper). Each pair is a function of one quantised value, so it is a table over iq's grid:
+    evaluated here in float32 as Keras does, then quantised by toq exactly (`fixed_quantize`). A value
+    within 2^-12 of a rounding boundary of toq is reported: float32 results there may depend on the
+    order of the float sums. A pair whose domain keeps no bit is a constant (the sub-network at 0):
+    it goes to the bias. `batch_norm=True` is refused; `activation` other than linear/relu is refused
+    by _finish (with the layer's name and class)."""
+    cfg = layer.config
+    x = ctx.input_of(layer)
+    shape = x.dims
+    n_in, n_out, n_hl = shape[-1], int(cfg["n_out"]), int(cfg.get("n_hl", 1))
+    if cfg.get("batch_norm"):
+        raise ExportError(f"layer {layer.name!r} (QDenseT): batch_norm=True (a float BatchNormalization of the table "
+                          "outputs, divided by sqrt(n_in), before toq) is not supported")
+    spec, k, i, f = _qdense_t_specs(ctx, layer, shape)
+    if spec.overflow == "SAT_SYM" and bool(np.any(k > 0)):
+        raise ExportError(f"layer {layer.name!r} (QDenseT): a signed SAT_SYM input quantiser is not supported in "
+                          "a table domain (hgq2 clips symmetrically before rounding); use WRAP or SAT")
+    act = _subnn_activation(layer)
+    ws = _subnn_weights(layer, n_hl)
     tspec = _spec(ctx, layer, "toq", cfg.get("toq_conf"))
     if tspec.identity or tspec.scaler is not None or tspec.affine is not None:
         raise ExportError(f"layer {layer.name!r} (QDenseT): its table output quantiser must be a plain kif/kbi quantiser")
-    tk, ti, tf = (np.asarray(a, dtype=np.float64).reshape(n_in, n_out) for a in _kif(tspec, (1, n_in, n_out)))
+    tk, ti, tf = _qdense_t_pairs(layer, tspec, shape, "table output quantiser")
+    widest = int(np.max(k + i + f))
+    if widest > 20:
+        raise ExportError(f"layer {layer.name!r} (QDenseT): an input quantiser keeps {widest} bits; a table of 2^{widest} "
+                          "entries is too large")
     tables, bias = [], np.zeros(n_out)
     fragile = 0
     for a in range(n_in):
@@ -818,11 +895,14 @@ def qdense_t(ctx: Context, layer: KLayer) -> None:
             width = kk + ii + ff
             grid = [0.0] if width <= 0 else [(-kk * 2.0 ** ii) + m * 2.0 ** -ff for m in range(1 << width)]
             v = np.asarray(grid, np.float32)[:, None]  # (n, d=1)
-            for h in range(n_hl):
+            for h in range(n_hl):  # '...iod,iodD->...ioD', + bias, subnn_activation (all float32)
                 w, b = ws[h]
-                v = act((v @ w[a, o]).astype(np.float32) + b[a, o]).astype(np.float32)
-            w, b = ws[n_hl]
-            y = ((v @ w[a, o][:, None])[:, 0].astype(np.float32) + b[a, o]).astype(np.float32)
+                v = (v @ w[a, o]).astype(np.float32)
+                v = act(v if b is None else (v + b[a, o]).astype(np.float32)).astype(np.float32)
+            w, b = ws[n_hl]  # '...iod,iod->...io', + bias, linear
+            y = (v @ w[a, o][:, None])[:, 0].astype(np.float32)
+            if b is not None:
+                y = (y + b[a, o]).astype(np.float32)
             q = fixed_quantize(y, tk[a, o], ti[a, o], tf[a, o], tspec.round_mode, tspec.overflow)
             edge = np.abs(y.astype(np.float64) * 2.0 ** tf[a, o] - np.floor(y.astype(np.float64) * 2.0 ** tf[a, o]) - 0.5)
             fragile += int(np.sum(edge < 2.0 ** -12))
@@ -832,7 +912,7 @@ def qdense_t(ctx: Context, layer: KLayer) -> None:
             if width <= 0:
                 bias[o] += float(q[0])
                 continue
-            dom = FixedType.from_kif(kk, ii, ff, spec.round_mode, spec.overflow)
+            dom = FixedType.from_kif(kk, ii, ff, spec.round_mode, "SAT" if spec.overflow == "SAT_SYM" else spec.overflow)
             ety = smallest_type(q, int(tf[a, o]))
             tables.append((a, o, dom, q, ety))
     if fragile:
@@ -850,8 +930,8 @@ def qdense_t(ctx: Context, layer: KLayer) -> None:
 # ---------------------------------------------------------------------------------------------------------
 # Pooling
 
-@handles("hgq2", "QGlobalAveragePooling1D", "QGlobalMaxPooling1D")
-@handles("qkeras_hgq2", "QGlobalAveragePooling1D", "QGlobalMaxPooling1D")
+@handles("hgq2", "QGlobalAveragePooling1D", "QGlobalMaxPooling1D", tensors=True)
+@handles("qkeras_hgq2", "QGlobalAveragePooling1D", "QGlobalMaxPooling1D", tensors=True)
 def qglobal_pooling_1d(ctx: Context, layer: KLayer) -> None:
     """hgq/layers/pooling.py QBasePooling.call: iq, then Keras's GlobalAveragePooling1D /
     GlobalMaxPooling1D (the mean or maximum over the steps axis), then oq. The mean of N values is an
@@ -868,14 +948,6 @@ def qglobal_pooling_1d(ctx: Context, layer: KLayer) -> None:
 
 
 def _global_pool(ctx: Context, layer: KLayer, x: Tensor) -> Tensor:
-    dims = x.dims
-    cfg = layer.config
-    if len(dims) != 2:
-        raise ExportError(f"layer {layer.name!r} ({layer.class_name}) reads shape {list(dims)}; it pools a "
-                          "(steps, channels) tensor")
-    if cfg.get("data_format", "channels_last") != "channels_last" or cfg.get("keepdims"):
-        raise ExportError(f"layer {layer.name!r} ({layer.class_name}): only channels_last without keepdims "
-                          "is supported")
-    kind = "max" if "Max" in layer.class_name else "mean"
-    node = ctx.builder.reduce(ctx.builder.unique(layer.name), x.node, 0, kind)
-    return Tensor(node, dims[1], None)
+    from .keras_std import global_pool_1d
+
+    return global_pool_1d(ctx, layer, x)

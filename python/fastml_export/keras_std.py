@@ -102,14 +102,14 @@ def emit_quantize(ctx: Context, name: str, src: Tensor, types: list[FixedType]) 
     if len(types) != src.n:
         raise ExportError(f"{name}: {len(types)} types for {src.n} values")
     if all_fit(src.types, types):
-        return Tensor(src.node, src.n, list(src.types))
+        return Tensor(src.node, src.n, list(src.types), src.shape)
     node = ctx.builder.quantize(ctx.builder.unique(name), src.node, types)
-    return Tensor(node, src.n, list(types))
+    return Tensor(node, src.n, list(types), src.shape)
 
 
 def emit_relu(ctx: Context, name: str, src: Tensor) -> Tensor:
     node = ctx.builder.relu(ctx.builder.unique(name), src.node)
-    return Tensor(node, src.n, nonneg_types(src.types))
+    return Tensor(node, src.n, nonneg_types(src.types), src.shape)
 
 
 def emit_batchnorm(ctx: Context, name: str, src: Tensor, scale: np.ndarray, shift: np.ndarray,
@@ -213,14 +213,21 @@ def input_shape(ctx: Context, layer: KLayer) -> tuple:
     raise ExportError(f"input layer {layer.name!r}: the input shape is unknown")
 
 
-@handles("keras", "InputLayer")
-@handles("qkeras", "InputLayer")
+@handles("keras", "InputLayer", tensors=True)
+@handles("qkeras", "InputLayer", tensors=True)
 def input_layer(ctx: Context, layer: KLayer) -> None:
+    """The design Input, of the Keras input's shape (a tensor of rank > 1 makes the file version 2).
+
+    Its types: an explicit Precision entry for the input; else what the first quantiser that reads the
+    input quantises it to (INPUT_QUANTIZERS), looking through layers that only rewire the elements
+    without reordering them (Reshape, Flatten, Dropout...: the row-major order is kept, so the
+    quantiser's per-element types, in its own input's row-major order, are the Input's); else the
+    Precision's default, with a note."""
     shape = input_shape(ctx, layer)
-    if len(shape) != 1 or shape[0] is None:
-        raise ExportError(f"input layer {layer.name!r} has shape {list(shape)}; model.json v1 takes vectors "
-                          "(rank-1 inputs) only")
-    n = int(shape[0])
+    if not shape or any(d is None for d in shape):
+        raise ExportError(f"input layer {layer.name!r} has shape {list(shape)}; every dimension (but the batch) must be known")
+    shape = tuple(int(d) for d in shape)
+    n = int(np.prod(shape))
     types = None
     p = user_precision(ctx)
     explicit = p.lookup(layer.name, "InputLayer", "result", explicit_only=True) if p else None
@@ -228,6 +235,8 @@ def input_layer(ctx: Context, layer: KLayer) -> None:
         types = [explicit] * n
     else:
         cons = consumers(ctx, layer)
+        while len(cons) == 1 and (cons[0].family, cons[0].class_name) in _ORDER_KEEPING and len(cons[0].inbound) == 1:
+            cons = consumers(ctx, cons[0])
         if len(cons) == 1:
             fn = INPUT_QUANTIZERS.get((cons[0].family, cons[0].class_name))
             if fn is not None:
@@ -237,8 +246,13 @@ def input_layer(ctx: Context, layer: KLayer) -> None:
         types = [t] * n
         if p is None:
             note(ctx, f"input {layer.name}: type {type_str(t)} (hls4ml's default; set it with --precision)")
-    node = ctx.builder.input(layer.name, types)
-    ctx.tensors[layer.name] = Tensor(node, n, list(types))
+    node = ctx.builder.input(layer.name, types, list(shape))
+    ctx.tensors[layer.name] = Tensor(node, n, list(types), shape if len(shape) > 1 else None)
+
+
+# Keras layers that pass their input's elements on in the same row-major order (see flatten/dropout below)
+_ORDER_KEEPING = {("keras", c) for c in ("Reshape", "Flatten", "Dropout", "AlphaDropout", "GaussianDropout",
+                                          "GaussianNoise", "SpatialDropout1D", "ActivityRegularization")}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -466,12 +480,12 @@ def batchnorm(ctx: Context, layer: KLayer) -> None:
 # ----------------------------------------------------------------------------------------------------
 
 @handles("keras", "Dropout", "AlphaDropout", "GaussianDropout", "GaussianNoise", "SpatialDropout1D",
-         "ActivityRegularization")
+         "ActivityRegularization", tensors=True)
 def dropout(ctx: Context, layer: KLayer) -> None:
     ctx.tensors[layer.name] = vector_input(ctx, layer)
 
 
-@handles("keras", "Flatten", "Reshape")
+@handles("keras", "Flatten", "Reshape", tensors=True)
 def flatten(ctx: Context, layer: KLayer) -> None:
     """Flatten and Reshape keep the elements in row-major order: wiring only (a model.json v2 Reshape
     when the shape changes rank or dimensions)."""
@@ -490,3 +504,56 @@ def flatten(ctx: Context, layer: KLayer) -> None:
         return
     node = ctx.builder.reshape(ctx.builder.unique(layer.name), src.node, target)
     ctx.tensors[layer.name] = Tensor(node, src.n, src.types, tuple(target) if len(target) > 1 else None)
+
+
+# ----------------------------------------------------------------------------------------------------
+# global pooling over the steps of a (steps, channels) tensor
+# ----------------------------------------------------------------------------------------------------
+
+def global_pool_1d(ctx: Context, layer: KLayer, x: Tensor) -> Tensor:
+    """Keras GlobalAveragePooling1D / GlobalMaxPooling1D (keras/src/layers/pooling/
+    global_average_pooling1d.py: `ops.mean(inputs, axis=steps_axis, keepdims=keepdims)`; the max one
+    `ops.max`), steps_axis 1 (channels_last) or 2 (channels_first) of (batch, ., .): a `Reduce` (mean or
+    max) over that axis, exactly; with keepdims, a Reshape puts the axis back as 1. A mean needs a
+    power-of-two number of steps (an exact shift); Keras's float32 mean is exact when the sum of the
+    steps fits float32's 24 bits, which is checked where the input's types are known (a note otherwise).
+    A mask (from an Embedding's mask_zero) is not supported."""
+    dims = x.dims
+    cfg = layer.config
+    if len(dims) != 2:
+        raise ExportError(f"layer {layer.name!r} ({layer.class_name}) reads shape {list(dims)}; it pools a "
+                          "(steps, channels) tensor")
+    fmt = cfg.get("data_format") or "channels_last"
+    if fmt not in ("channels_last", "channels_first"):
+        raise ExportError(f"layer {layer.name!r} ({layer.class_name}): data_format {fmt!r} is not supported")
+    axis = 0 if fmt == "channels_last" else 1
+    steps, channels = dims[axis], dims[1 - axis]
+    kind = "max" if "Max" in layer.class_name else "mean"
+    if kind == "mean" and steps & (steps - 1):
+        raise ExportError(f"layer {layer.name!r} ({layer.class_name}): the mean over {steps} steps is not a power-of-two "
+                          "division, so it has no exact fixed-point result; only 2, 4, 8, 16, ... steps are supported")
+    if kind == "mean":
+        if x.types is not None:
+            frac = max(t.frac for t in x.types)
+            big = max(max(-t.min_mant() if t.signed else 0, t.max_mant()) * 2 ** (frac - t.frac) for t in x.types)
+            if big * steps > 2**24:
+                note(ctx, f"{layer.name}: Keras sums {steps} values of up to {big.bit_length()} significant bits in float32; "
+                          "the sum may round there, so Keras's mean may differ from the exact one")
+        else:
+            note(ctx, f"{layer.name}: the mean's input has no quantiser; Keras's float32 sum of it may round where "
+                      "this design's is exact")
+    b = ctx.builder
+    node = b.reduce(b.unique(layer.name), x.node, axis, kind)
+    out = Tensor(node, channels, None)
+    if cfg.get("keepdims"):
+        shape = (1, channels) if axis == 0 else (channels, 1)
+        out = Tensor(b.reshape(b.unique(f"{layer.name}_keepdims"), node, shape), channels, None, shape)
+    return out
+
+
+@handles("keras", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalAvgPool1D", "GlobalMaxPool1D", tensors=True)
+def global_pooling_1d(ctx: Context, layer: KLayer) -> None:
+    src = vector_input(ctx, layer)
+    out = global_pool_1d(ctx, layer, src)
+    quantised = any(l.family != "keras" for l in ctx.model.layers)
+    ctx.tensors[layer.name] = apply_result(ctx, layer.name, layer.class_name, out, quantised=quantised)
